@@ -1,0 +1,57 @@
+using Grpc.Core;
+using JailShim.Cri.V1;
+using JailShim.Runtime.Images;
+
+namespace JailShim.Cri;
+
+/// <summary>The CRI ImageService over the engine's image store.</summary>
+public sealed class ImageService(ImageStore images) : V1.ImageService.ImageServiceBase
+{
+    public override Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
+    {
+        IEnumerable<StoredImage> found = images.List();
+        if (request.Filter?.Image is { Image.Length: > 0 } spec)
+            found = images.Find(spec.Image) is { } one ? [one] : [];
+        var response = new ListImagesResponse();
+        response.Images.Add(found.Select(ToCri));
+        return Task.FromResult(response);
+    }
+
+    public override Task<ImageStatusResponse> ImageStatus(ImageStatusRequest request, ServerCallContext context)
+    {
+        if (request.Image is null || request.Image.Image.Length == 0)
+            throw CriMapping.Invalid("image.image", "is required");
+        // CRI: an unknown image is not an error, just an empty answer.
+        var response = new ImageStatusResponse();
+        if (images.Find(request.Image.Image) is { } image)
+        {
+            response.Image = ToCri(image);
+            if (request.Verbose)
+                response.Info["info"] = System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    image.Id,
+                    image.Config.Entrypoint,
+                    image.Config.Cmd,
+                    image.Config.Env,
+                    image.Config.WorkingDir,
+                    image.Config.User,
+                    image.LayerDiffIds,
+                });
+        }
+        return Task.FromResult(response);
+    }
+
+    private static Image ToCri(StoredImage image)
+    {
+        var cri = new Image { Id = image.Id, Size = (ulong)image.Size, Spec = new ImageSpec { Image = image.Id } };
+        cri.RepoTags.Add(image.RepoTags);
+        cri.RepoDigests.Add(image.RepoDigests);
+        // The image's user: a number is a uid, anything else a name (CRI wants one or the other).
+        string user = image.Config.User ?? "";
+        string name = user.Split(':')[0];
+        if (name.Length == 0) cri.Uid = new Int64Value { Value = 0 };
+        else if (long.TryParse(name, out long uid)) cri.Uid = new Int64Value { Value = uid };
+        else cri.Username = name;
+        return cri;
+    }
+}
