@@ -115,12 +115,11 @@ public sealed partial class Engine
             if (pod.Namespaces.TryGetValue(type, out string? pin)) shim.Add("setns", type, pin);
         if (pid == NamespaceMode.Pod && pod.Namespaces.TryGetValue("pid", out string? pidPin)) shim.Add("setns", "pid", pidPin);
 
-        string rootfs = Path.Combine(dir, "rootfs");
-        ContainerMounts.Add(shim, rootfs, _images.LowerDirs(image), Path.Combine(dir, "upper"), Path.Combine(dir, "work"),
-            _state.SandboxDir(pod.Id), spec.Mounts, spec.ReadOnlyRootfs, spec.Privileged);
-
         string workingDir = spec.WorkingDir.Length > 0 ? spec.WorkingDir
             : image.Config.WorkingDir is { Length: > 0 } imageDir ? imageDir : "/";
+        string rootfs = Path.Combine(dir, "rootfs");
+        ContainerMounts.Add(shim, rootfs, _images.LowerDirs(image), Path.Combine(dir, "upper"), Path.Combine(dir, "work"),
+            _state.SandboxDir(pod.Id), spec.Mounts, workingDir, spec.ReadOnlyRootfs, spec.Privileged);
         shim.Add("cwd", workingDir);
         foreach (string env in Environment(spec, image.Config)) shim.Add("env", env);
         foreach (string arg in argv) shim.Add("arg", arg);

@@ -46,7 +46,7 @@ public sealed partial class Engine
             Cgroup cgroup = Phase("cgroup.create", id, null, () => _cgroups.Create(record.CgroupPath, CgroupLimits.None), record.CgroupPath);
 
             bool hostNetwork = spec.Network == NamespaceMode.Node;
-            await SandboxFiles.WriteAsync(dir, hostNetwork ? Environment.MachineName : spec.Hostname, spec.Dns, hostNetwork,
+            await SandboxFiles.WriteAsync(dir, hostNetwork ? System.Environment.MachineName : spec.Hostname, spec.Dns, hostNetwork,
                 cancellationToken);
 
             var newNamespaces = new List<string>();
@@ -56,7 +56,7 @@ public sealed partial class Engine
 
             var shimSpec = new ShimSpec().Add("state-dir", dir);
             foreach (string procs in cgroup.ProcsFiles) shimSpec.Add("cgroup", procs);
-            shimSpec.Add("clone", string.Join(',', newNamespaces));
+            shimSpec.Add("clone", ShimSpec.Optional(string.Join(',', newNamespaces)));
             if (!hostNetwork)
             {
                 if (spec.Hostname.Length > 0) shimSpec.Add("hostname", spec.Hostname);

@@ -13,7 +13,7 @@ public sealed class BaseImageBuilderTests : IClassFixture<BaseImageBuilderTests.
     /// <summary>One build shared by the tests (it copies a few dozen programs and their libraries).</summary>
     public sealed class Built : IAsyncLifetime
     {
-        public ImageTestDir Dir { get; } = new();
+        internal ImageTestDir Dir { get; } = new();
         public ImageStore Store { get; private set; } = null!;
         public StoredImage Image { get; private set; } = null!;
         public string Fs => Store.LowerDirs(Image).Single();

@@ -263,7 +263,7 @@ public sealed class ImageStoreTests : IDisposable
     public async Task ConfigListingOtherLayers_IsRefused()
     {
         var store = new ImageStore(_root);
-        byte[] config = Encoding.UTF8.GetBytes($$"""{"os":"linux","rootfs":{"type":"layers","diff_ids":["{{LayerTestTar.DiffId(TopLayer)}}"]}}""");
+        byte[] config = Encoding.UTF8.GetBytes($$$"""{"os":"linux","rootfs":{"type":"layers","diff_ids":["{{{LayerTestTar.DiffId(TopLayer)}}}"]}}""");
 
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => Import(store, config, [BaseLayer], "wrong"));
         Assert.Contains("lists layers", e.Message);
@@ -274,7 +274,7 @@ public sealed class ImageStoreTests : IDisposable
     public async Task ConfigListingTheRightLayers_KeepsItsDigest()
     {
         var store = new ImageStore(_root);
-        byte[] config = Encoding.UTF8.GetBytes($$"""{"os":"linux","rootfs":{"type":"layers","diff_ids":["{{LayerTestTar.DiffId(BaseLayer)}}"]}}""");
+        byte[] config = Encoding.UTF8.GetBytes($$$"""{"os":"linux","rootfs":{"type":"layers","diff_ids":["{{{LayerTestTar.DiffId(BaseLayer)}}}"]}}""");
 
         StoredImage image = await Import(store, config, [BaseLayer], "exact");
         Assert.Equal("sha256:" + Convert.ToHexStringLower(SHA256.HashData(config)), image.Id);

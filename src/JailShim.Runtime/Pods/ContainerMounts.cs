@@ -14,7 +14,7 @@ public static class ContainerMounts
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
     public static void Add(ShimSpec spec, string rootfs, IReadOnlyList<string> lowerDirs, string upper, string work,
-        string sandboxDir, IReadOnlyList<MountSpec> mounts, bool readOnlyRootfs, bool privileged)
+        string sandboxDir, IReadOnlyList<MountSpec> mounts, string workingDir, bool readOnlyRootfs, bool privileged)
     {
         string In(string path) => rootfs + path;
 
@@ -41,6 +41,7 @@ public static class ContainerMounts
         foreach (MountSpec mount in mounts)
             spec.Mount(mount.HostPath, In(mount.ContainerPath), "", mount.ReadOnly ? "bind,rec,ro" : "bind,rec");
 
+        if (workingDir != "/") spec.Mkdir(In(workingDir), 0x1ed); // as runc does, a missing working dir is made
         spec.Add("op-pivot-root", rootfs);
         if (readOnlyRootfs) spec.Add("op-remount-ro", "/");
     }

@@ -10,7 +10,10 @@ public sealed class ShimSpec
 {
     private readonly StringBuilder _text = new();
 
-    /// <summary>Adds one directive. Fields holding TAB, newline or NUL are refused: they would change the spec's meaning.</summary>
+    /// <summary>
+    /// Adds one directive. Fields holding TAB, newline or NUL are refused: they would change the spec's meaning.
+    /// Fields go as they are; only where PROTOCOL.md says so does "-" stand for empty (see <see cref="Optional"/>).
+    /// </summary>
     public ShimSpec Add(string directive, params string[] fields)
     {
         _text.Append(directive);
@@ -18,14 +21,17 @@ public sealed class ShimSpec
         {
             if (field.AsSpan().IndexOfAny('\t', '\n', '\0') >= 0 || field.Contains('\r'))
                 throw EngineException.Invalid(directive, $"value \"{field.ReplaceLineEndings(" ")}\" holds a tab, newline or NUL");
-            _text.Append('\t').Append(field.Length == 0 ? "-" : field);
+            _text.Append('\t').Append(field);
         }
         _text.Append('\n');
         return this;
     }
 
+    /// <summary>"-" for an empty field of a directive that allows it (log, clone, groups, op-mount's fields).</summary>
+    public static string Optional(string field) => field.Length == 0 ? "-" : field;
+
     public ShimSpec Mount(string source, string target, string fsType, string flags = "", string data = "") =>
-        Add("op-mount", source, target, fsType, flags, data);
+        Add("op-mount", Optional(source), target, Optional(fsType), Optional(flags), Optional(data));
 
     public ShimSpec Mkdir(string path, int mode) => Add("op-mkdir", path, Convert.ToString(mode, 8));
 

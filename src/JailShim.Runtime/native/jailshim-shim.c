@@ -11,7 +11,9 @@
  * Build: cc -O2 -Wall -Wextra -Werror -std=gnu11 -o jailshim-shim jailshim-shim.c
  * Needs Linux >= 5.9 (openat2, pidfd_open, close_range).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

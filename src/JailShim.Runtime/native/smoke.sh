@@ -10,6 +10,7 @@ T=$(mktemp -d /tmp/jailshim-smoke.XXXXXX)
 CG=/sys/fs/cgroup/pids/jailshim-smoke-$$
 TAB=$(printf '\t')
 INFRA=
+POST=
 FAILS=0
 PASSES=0
 
@@ -146,6 +147,7 @@ cspec() {
 		l op-pivot-root "$R"
 		l op-mount /proc/sys /proc/sys - bind,rec -
 		l op-remount-ro /proc/sys
+		printf '%s' "$POST"
 		l env PATH=/usr/bin:/bin
 		l env HOME=/
 		l cwd /
@@ -168,7 +170,9 @@ create() {
 EXTRA=$(l clone mnt,pid)
 EXTRA="$EXTRA
 "
-cspec "$T/c1" sh -c 'echo pid=$$; hostname; ls /; cat /etc/smoke/bindfile; echo err >&2; i=0; while [ $i -lt 150 ]; do printf x; i=$((i+1)); done; echo; printf nonl; exec sleep 1'
+POST="$(l op-remount-ro /)
+"   # read-only rootfs, after pivot_root
+cspec "$T/c1" sh -c 'echo pid=$$; hostname; ls /; cat /etc/smoke/bindfile; (echo x > /probe) 2>/dev/null || echo rootfs-ro; echo err >&2; i=0; while [ $i -lt 150 ]; do printf x; i=$((i+1)); done; echo; printf nonl; exec sleep 2'
 create "$T/c1"
 check "c1: create exit 0 and created PID MONITOR" "[ $crc = 0 ] && [ -n '$PID' ] && kill -0 $MON"
 check "c1: phases in order (setns, cgroup, mount, pivot_root, caps) all errno 0" \
@@ -176,11 +180,14 @@ check "c1: phases in order (setns, cgroup, mount, pivot_root, caps) all errno 0"
 check "c1: state is created" "ctl '$T/c1/ctl.sock' state | grep -qx 'created $PID'"
 check "c1: no overlay leaked into the host mount table" "! grep -q ' $T' /proc/self/mountinfo"
 r=$(ctl "$T/c1/ctl.sock" start); echo "--- start: $r"
+ctl "$T/c1/ctl.sock" wait > "$T/c1/wait" &   # pending until the exit
+WAITER=$!
 check "c1: start replies phase exec + started NS" "echo '$r' | grep -q '^phase exec .* 0 sh' && echo '$r' | grep -q '^started [0-9]*$'"
 S1=$(echo "$r" | awk '$1 == "started" { print $2 }')
 check "c1: started file = NS of the reply" "grep -qx '$S1' '$T/c1/started'"
 check "c1: second start refused" "ctl '$T/c1/ctl.sock' start | grep -q '^error start 114'"
-r=$(ctl "$T/c1/ctl.sock" wait); echo "--- wait: $r"
+wait $WAITER
+r=$(cat "$T/c1/wait"); echo "--- wait: $r"
 check "c1: wait -> exited 0 0 NS" "echo '$r' | grep -q '^exited 0 0 [0-9]*$'"
 wait_gone "$MON"
 check "c1: monitor gone, socket removed" "! kill -0 $MON 2>/dev/null && [ ! -e '$T/c1/ctl.sock' ]"
@@ -194,11 +201,13 @@ check "log: pid 1 in its own pid ns" "grep -q ' stdout F pid=1\$' '$LOG'"
 check "log: hostname of the pod (joined uts)" "grep -q ' stdout F smoke-pod\$' '$LOG'"
 check "log: ls / inside the new root" "grep -q ' stdout F bin\$' '$LOG'"
 check "log: ro bind of a file" "grep -q ' stdout F smoke bind\$' '$LOG'"
+check "log: op-remount-ro / made the rootfs read-only" "grep -q ' stdout F rootfs-ro\$' '$LOG'"
 check "log: stderr stream" "grep -q ' stderr F err\$' '$LOG'"
 check "log: 150-char line split P(64) P(64) F(22)" \
 	"grep -c ' stdout P x\{64\}$' '$LOG' | grep -qx 2 && grep -q ' stdout F x\{22\}$' '$LOG'"
 check "log: last line without newline is F" "tail -n 1 '$LOG' | grep -q ' stdout F nonl$'"
 
+POST=
 # ---------------------------------------------------------------- container 2: kill 15
 # no pid ns of its own: joins the pod's (so SIGTERM is not dropped as for a PID 1)
 EXTRA=$(l clone mnt; l setns pid "/proc/$INFRA/ns/pid")

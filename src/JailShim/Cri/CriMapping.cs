@@ -126,8 +126,8 @@ public static class CriMapping
             CreatedAt = info.Record.CreatedAtNs,
             RuntimeHandler = info.Record.Spec.RuntimeHandler,
         };
-        pod.Labels.Add(info.Record.Spec.Labels);
-        pod.Annotations.Add(info.Record.Spec.Annotations);
+        pod.Labels.AddAll(info.Record.Spec.Labels);
+        pod.Annotations.AddAll(info.Record.Spec.Annotations);
         return pod;
     }
 
@@ -150,8 +150,8 @@ public static class CriMapping
             },
             RuntimeHandler = spec.RuntimeHandler,
         };
-        status.Labels.Add(spec.Labels);
-        status.Annotations.Add(spec.Annotations);
+        status.Labels.AddAll(spec.Labels);
+        status.Annotations.AddAll(spec.Annotations);
         return status;
     }
 
@@ -178,8 +178,8 @@ public static class CriMapping
             State = State(info),
             CreatedAt = info.Record.CreatedAtNs,
         };
-        container.Labels.Add(info.Record.Spec.Labels);
-        container.Annotations.Add(info.Record.Spec.Annotations);
+        container.Labels.AddAll(info.Record.Spec.Labels);
+        container.Annotations.AddAll(info.Record.Spec.Annotations);
         return container;
     }
 
@@ -202,10 +202,15 @@ public static class CriMapping
             Message = info.Message,
             LogPath = info.Record.LogPath,
         };
-        status.Labels.Add(spec.Labels);
-        status.Annotations.Add(spec.Annotations);
+        status.Labels.AddAll(spec.Labels);
+        status.Annotations.AddAll(spec.Annotations);
         status.Mounts.Add(spec.Mounts.Select(m => new Mount { ContainerPath = m.ContainerPath, HostPath = m.HostPath, Readonly = m.ReadOnly }));
         return status;
+    }
+
+    private static void AddAll(this Google.Protobuf.Collections.MapField<string, string> map, IReadOnlyDictionary<string, string> from)
+    {
+        foreach (var (key, value) in from) map[key] = value;
     }
 
     /// <summary>True when every label of the selector is on the object with the same value.</summary>
