@@ -3,11 +3,16 @@ namespace JailShim.Conformance;
 /// <summary>One daemon shared by the tests of a collection (start-up builds the base image once).</summary>
 public sealed class DaemonFixture : IAsyncLifetime
 {
-    public Daemon Daemon { get; private set; } = null!;
+    private Daemon? _daemon;
 
-    public async Task InitializeAsync() => Daemon = await Daemon.StartAsync();
+    public Daemon Daemon => _daemon ?? throw new InvalidOperationException("the daemon did not start");
 
-    public async Task DisposeAsync() => await Daemon.DisposeAsync();
+    public async Task InitializeAsync() => _daemon = await Daemon.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_daemon is not null) await _daemon.DisposeAsync();
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -121,7 +121,7 @@ internal sealed unsafe class HostFileTree
                 ContentNode content => new MemoryStream(content.Content, writable: false),
                 _ => null,
             };
-            entry.DataStream = data;
+            if (data is not null) entry.DataStream = data;
             writer.WriteEntry(entry);
         }
     }

@@ -129,12 +129,9 @@ public static unsafe class LayerUnpacker
             fd = openat(parentFd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (ushort)0x180);
             if (fd < 0) throw new ErrnoException("openat", Marshal.GetLastPInvokeError(), entry.Name);
         }
-        using var handle = new SafeFileHandle(fd, ownsHandle: true);
-        if (entry.DataStream is { } data)
-        {
-            using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0);
-            data.CopyTo(file, 1 << 16);
-        }
+        // The stream owns the fd from here on: metadata goes on before it is disposed.
+        using var file = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
+        entry.DataStream?.CopyTo(file, 1 << 16);
         SetOwnerAndMode(fd, entry);
         SetTimes(fd, entry.ModificationTime, entry.Name);
     }
