@@ -12,6 +12,8 @@ public sealed partial class Engine
 {
     private static readonly string[] PinnedTypes = ["net", "ipc", "uts", "pid"];
 
+    private static string InfraCgroup(SandboxRecord record) => record.CgroupPath + "/infra";
+
     private static string SandboxKey(SandboxSpec spec) => $"{spec.Name}\0{spec.Uid}\0{spec.Namespace}\0{spec.Attempt}";
 
     /// <summary>Makes a pod sandbox: cgroup, /etc files, the infra process holding the pod's namespaces, pinned.</summary>
@@ -43,7 +45,9 @@ public sealed partial class Engine
         {
             Directory.CreateDirectory(dir);
             await _state.SaveAsync(record, cancellationToken);
-            Cgroup cgroup = Phase("cgroup.create", id, null, () => _cgroups.Create(record.CgroupPath, CgroupLimits.None), record.CgroupPath);
+            // The infra process sits in a leaf of its own: cgroup v2 allows processes only in leaves.
+            Phase("cgroup.create", id, null, () => _cgroups.Create(record.CgroupPath, CgroupLimits.None), record.CgroupPath);
+            Cgroup cgroup = Phase("cgroup.create", id, null, () => _cgroups.Create(InfraCgroup(record), CgroupLimits.None), InfraCgroup(record));
 
             bool hostNetwork = spec.Network == NamespaceMode.Node;
             await SandboxFiles.WriteAsync(dir, hostNetwork ? System.Environment.MachineName : spec.Hostname, spec.Dns, hostNetwork,
@@ -147,7 +151,11 @@ public sealed partial class Engine
         {
             await StopInfraAsync(record);
             UnpinNamespaces(record);
-            if (record.CgroupPath.Length > 0) await RemoveCgroupAsync(record.CgroupPath, record.Id, null);
+            if (record.CgroupPath.Length > 0)
+            {
+                await RemoveCgroupAsync(InfraCgroup(record), record.Id, null);
+                await RemoveCgroupAsync(record.CgroupPath, record.Id, null);
+            }
             DeleteDir(_state.SandboxDir(record.Id));
         }
         catch (Exception e)
