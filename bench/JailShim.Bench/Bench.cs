@@ -279,7 +279,20 @@ public sealed class Bench(Options options, CancellationToken cancel)
                 layers ??= BaseImageLayers();
                 OciRuntime runtime = await OciRuntime.PrepareAsync(name, path, Path.Combine(_dir!, "oci-" + name), layers, cancel);
                 _runtimes.Add(runtime); // listed before its first run, so cleanup covers it
-                for (int i = 0; i < 2; i++) await runtime.RunOnceAsync(cancel); // warm-up
+                try
+                {
+                    for (int i = 0; i < 2; i++) await runtime.RunOnceAsync(cancel); // warm-up
+                }
+                catch (BenchException e) when (e.Message.Contains("cgroups in hybrid mode", StringComparison.Ordinal))
+                {
+                    // crun (1.8 at least) refuses any cgroup v1 ("hybrid") host whose v2 hierarchy still has a
+                    // controller, even with --cgroup-manager=disabled and no cgroup mount; changing the host's
+                    // cgroup layout to please it is not the bench's business.
+                    string controllers = File.Exists("/sys/fs/cgroup/unified/cgroup.controllers")
+                        ? File.ReadAllText("/sys/fs/cgroup/unified/cgroup.controllers").Trim() : "?";
+                    throw new BenchException($"{runtime.Version} cannot run containers on this host: it refuses cgroup v1 " +
+                        $"hierarchies with controllers left on the v2 one (/sys/fs/cgroup/unified/cgroup.controllers: \"{controllers}\"); it said: {e.Message}");
+                }
                 _reference[name] = new Samples($"{name} run");
                 Console.WriteLine($"reference: {runtime.Version} ({path}), bundle {runtime.Bundle}");
             }
@@ -409,8 +422,8 @@ public sealed class Bench(Options options, CancellationToken cancel)
             JsonObject info = JsonNode.Parse(infoJson)?.AsObject() ?? throw new BenchException($"info[\"info\"] is not a JSON object: {infoJson}");
             int monitorPid = (int?)Property(info, "monitorPid")?.GetValue<long>() ?? 0;
             int pid = (int?)Property(info, "pid")?.GetValue<long>() ?? 0;
-            Track(pid);
-            Track(monitorPid);
+            Track(pid, $"container {id[..Math.Min(12, id.Length)]}");
+            Track(monitorPid, $"monitor of {id[..Math.Min(12, id.Length)]}");
             if (monitorPid <= 0 || !ProcFs.Alive(monitorPid))
             {
                 problems.Add($"container {id}: monitorPid {monitorPid} is not a live process (info {infoJson})");
@@ -429,7 +442,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
                 if (podStatus.Info.TryGetValue("info", out string? podInfo) &&
                     JsonNode.Parse(podInfo) is JsonObject pi && Property(pi, "pid")?.GetValue<long>() is long infraPid and > 0)
                 {
-                    Track((int)infraPid);
+                    Track((int)infraPid, $"pod infra {podId[..Math.Min(12, podId.Length)]}");
                     if (ProcFs.StatusKiB((int)infraPid, "VmRSS") is { } irss) infraRss.Add(irss);
                 }
             }
@@ -453,9 +466,25 @@ public sealed class Bench(Options options, CancellationToken cancel)
         }
         double removeAllMs = clock.Elapsed.TotalMilliseconds;
         long? daemonRssAfter = ProcFs.StatusKiB(d.Pid, "VmRSS");
-        int stillAlive = _madeForUs.Count(p => p.StillAlive);
         Console.WriteLine($"memory: {n} pods stopped and removed in {removeAllMs:F0} ms");
-        if (stillAlive > 0) problems.Add($"{stillAlive} container/monitor/infra processes still alive after all pods were removed");
+        await Task.Delay(500, cancel);
+        List<ProcIdentity> left = [.. _madeForUs.Where(p => p.StillAlive)];
+        List<ProcIdentity> zombies = [.. _madeForUs.Where(p => p.Zombie)];
+        _memory["unreaped_after_remove"] = zombies.Count;
+        if (zombies.Count > 0)
+        {
+            int parent = ProcFs.PPid(zombies[0].Pid) ?? 0;
+            Note($"{zombies.Count} of the {_madeForUs.Count} container/monitor/infra processes of the memory pods exited but stay zombies " +
+                $"({string.Join(", ", zombies.GroupBy(z => z.Role.Split(' ')[0]).Select(g => $"{g.Count()} {g.Key}"))}): their parent is pid {parent} " +
+                $"({ProcFs.Comm(parent)}), which does not reap orphans; the daemon leaves its monitors and pod infra processes to pid 1 " +
+                $"(it is not a child subreaper). E.g. {zombies[0].Describe()}");
+        }
+        if (left.Count > 0)
+        {
+            var byRole = left.GroupBy(p => p.Role.Split(' ')[0] + " (state " + ProcIdentity.StateOf(p.Pid) + ")");
+            problems.Add($"{left.Count} of the {_madeForUs.Count} container/monitor/infra processes still exist 0.5 s after RemovePodSandbox returned for every pod " +
+                $"({string.Join(", ", byRole.Select(g => $"{g.Count()} {g.Key}"))}); e.g. {string.Join("; ", left.Take(3).Select(p => p.Describe()))}");
+        }
 
         _memory["pods"] = n;
         _memory["start_all_ms"] = Math.Round(startAllMs, 1);
@@ -476,9 +505,9 @@ public sealed class Bench(Options options, CancellationToken cancel)
             throw new BenchException($"{problems.Count} problem(s) with the {n} pods, first: {problems[0]}");
     }
 
-    private void Track(int pid)
+    private void Track(int pid, string role)
     {
-        if (pid > 0 && ProcIdentity.Of(pid) is { } identity) _madeForUs.Add(identity);
+        if (pid > 0 && ProcIdentity.Of(pid, role) is { } identity) _madeForUs.Add(identity);
     }
 
     // ---------------------------------------------------------------- report
@@ -682,11 +711,10 @@ public sealed class Bench(Options options, CancellationToken cancel)
             });
         await Try("last-resort kill", () =>
         {
-            foreach (ProcIdentity p in _madeForUs.Where(p => p.StillAlive))
-            {
-                Console.Error.WriteLine($"cleanup: {p.Comm} (pid {p.Pid}) outlived its pod; SIGKILL");
-                Native.Kill(p.Pid, Native.SIGKILL);
-            }
+            List<ProcIdentity> left = [.. _madeForUs.Where(p => p.StillAlive)];
+            if (left.Count > 0)
+                Console.Error.WriteLine($"cleanup: {left.Count} process(es) the daemon made for our pods outlived them and the daemon; SIGKILL to each, e.g. {left[0].Describe()}");
+            foreach (ProcIdentity p in left) Native.Kill(p.Pid, Native.SIGKILL);
             return Task.CompletedTask;
         });
         await Try("mounts", () =>

@@ -28,6 +28,8 @@ public sealed class OciRuntime
     public string Bundle { get; }
     public string Version { get; private set; } = "";
 
+    private List<string> Args(params string[] rest) => ["--root", StateRoot, .. rest];
+
     public static string? Find(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             .Split(':', StringSplitOptions.RemoveEmptyEntries)
@@ -66,9 +68,8 @@ public sealed class OciRuntime
     {
         string id = $"jsbench-{Environment.ProcessId}-{Name}-{_next++}";
         lock (_maybeLeft) _maybeLeft.Add(id);
-        var start = new ProcessStartInfo(Path)
+        var start = new ProcessStartInfo(Path, Args("run", "--bundle", Bundle, id))
         {
-            ArgumentList = { "--root", StateRoot, "run", "--bundle", Bundle, id },
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -86,7 +87,7 @@ public sealed class OciRuntime
         if (process.ExitCode != 0)
         {
             await DeleteAsync(id);
-            throw new BenchException($"`{Name} run --bundle {Bundle} {id}` exited with status {process.ExitCode}: {err.Trim()}");
+            throw new BenchException($"`{Name} {string.Join(' ', start.ArgumentList)}` exited with status {process.ExitCode}: {err.Trim()}");
         }
         // run deletes the container itself; check outside the timed part, and delete it if it did not.
         if (Directory.Exists(System.IO.Path.Combine(StateRoot, id))) await DeleteAsync(id);
@@ -99,7 +100,7 @@ public sealed class OciRuntime
     {
         try
         {
-            await Tool.RunAsync(Path, ["--root", StateRoot, "delete", "-f", id], check: false);
+            await Tool.RunAsync(Path, Args("delete", "-f", id), check: false);
             if (!Directory.Exists(System.IO.Path.Combine(StateRoot, id))) lock (_maybeLeft) _maybeLeft.Remove(id);
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -117,7 +118,7 @@ public sealed class OciRuntime
         {
             try
             {
-                ToolResult list = await Tool.RunAsync(Path, ["--root", StateRoot, "list", "-q"], check: false);
+                ToolResult list = await Tool.RunAsync(Path, Args("list", "-q"), check: false);
                 ids.UnionWith(list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             }
             catch (Exception e) { Console.Error.WriteLine($"{Name} list: {e.Message}"); }

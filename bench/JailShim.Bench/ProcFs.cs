@@ -27,7 +27,7 @@ internal static class ProcFs
         foreach (string line in text.Split('\n'))
         {
             if (!line.StartsWith(key + ":", StringComparison.Ordinal)) continue;
-            string[] parts = line[(key.Length + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            string[] parts = line[(key.Length + 1)..].Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length > 0 && long.TryParse(parts[0], out long value)) return value;
         }
         return null;
@@ -72,14 +72,31 @@ internal static class ProcFs
 }
 
 /// <summary>A process the daemon made for us (container, monitor, pod infra), as /proc identified it when we saw it.</summary>
-internal sealed record ProcIdentity(int Pid, string Comm, long StartTime)
+internal sealed record ProcIdentity(int Pid, string Comm, long StartTime, string Role)
 {
-    public static ProcIdentity? Of(int pid)
+    public static ProcIdentity? Of(int pid, string role)
     {
         string? comm = ProcFs.Comm(pid);
         long? start = StartTimeOf(pid);
-        return comm is null || start is null ? null : new ProcIdentity(pid, comm, start.Value);
+        return comm is null || start is null ? null : new ProcIdentity(pid, comm, start.Value, role);
     }
+
+    /// <summary>Field 3 of /proc/PID/stat: R, S, D, Z (zombie: exited, not yet reaped by its parent), ...</summary>
+    public static string StateOf(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException)
+        {
+            return "?";
+        }
+    }
+
+    public string Describe() =>
+        $"{Role} pid {Pid} ({Comm}, state {StateOf(Pid)}, parent {ProcFs.PPid(Pid)?.ToString() ?? "?"} {(ProcFs.PPid(Pid) is int pp ? ProcFs.Comm(pp) : "")})";
 
     /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks): with the pid, unique for the boot.</summary>
     public static long? StartTimeOf(int pid)
@@ -96,6 +113,11 @@ internal sealed record ProcIdentity(int Pid, string Comm, long StartTime)
         }
     }
 
-    /// <summary>Still the very process we saw (same pid, name and start time)?</summary>
-    public bool StillAlive => ProcFs.Comm(Pid) == Comm && StartTimeOf(Pid) == StartTime;
+    /// <summary>Still the very process we saw (same pid, name and start time), exited or not?</summary>
+    public bool StillThere => ProcFs.Comm(Pid) == Comm && StartTimeOf(Pid) == StartTime;
+
+    /// <summary>Still there and not a zombie (a zombie has exited; only its parent can reap it, no signal does anything).</summary>
+    public bool StillAlive => StillThere && StateOf(Pid) != "Z";
+
+    public bool Zombie => StillThere && StateOf(Pid) == "Z";
 }

@@ -16,7 +16,7 @@ public sealed class ImageFsUsageTests : IDisposable
         Directory.CreateDirectory(Path.Combine(root, "sub"));
         File.WriteAllBytes(Path.Combine(root, "sub", "data"), new byte[100_000]);
         File.CreateSymbolicLink(Path.Combine(root, "to-host"), "/usr");   // must not be walked
-        new ImageTestDirLink(Path.Combine(root, "sub", "data"), Path.Combine(root, "again")).Create();
+        HardLink(Path.Combine(root, "sub", "data"), Path.Combine(root, "again"));
 
         ImageFsUsage usage = ImageFsUsage.Measure(root);
 
@@ -28,15 +28,12 @@ public sealed class ImageFsUsageTests : IDisposable
     public void Measure_MissingRootIsZero() =>
         Assert.Equal(new ImageFsUsage(0, 0), ImageFsUsage.Measure(_dir.Sub("absent")));
 
-    private readonly record struct ImageTestDirLink(string Target, string Link)
+    private static unsafe void HardLink(string target, string link)
     {
-        public unsafe void Create()
+        fixed (byte* t = System.Text.Encoding.UTF8.GetBytes(target + "\0"))
+        fixed (byte* l = System.Text.Encoding.UTF8.GetBytes(link + "\0"))
         {
-            fixed (byte* t = System.Text.Encoding.UTF8.GetBytes(Target + "\0"))
-            fixed (byte* l = System.Text.Encoding.UTF8.GetBytes(Link + "\0"))
-            {
-                if (Tmds.Linux.LibC.link(t, l) != 0) throw new IOException("link failed");
-            }
+            if (Tmds.Linux.LibC.link(t, l) != 0) throw new IOException($"link {link} -> {target} failed");
         }
     }
 }

@@ -47,7 +47,8 @@ public sealed class LogTests(DaemonFixture fixture)
             Assert.Equal(code, status.ExitCode);
             Assert.Equal(code == 0 ? "Completed" : "Error", status.Reason);
         }
-        string killed = await Cri.RunAsync(_daemon, podId, pod, "self-kill", "kill -9 $$");
+        // PID 1 of a namespace cannot be killed from inside it, so a child kills itself.
+        string killed = await Cri.RunAsync(_daemon, podId, pod, "self-kill", "sh -c 'kill -9 $$'; exit $?");
         Assert.Equal(137, (await Cri.WaitForStateAsync(_daemon, killed, ContainerState.ContainerExited)).ExitCode);
         await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
     }

@@ -54,7 +54,10 @@ internal static unsafe class NoFollowWalk
                 {
                     int errno = Marshal.GetLastPInvokeError();
                     string where = Shown(parts[..(i + 1)]);
-                    if (errno == ELOOP || errno == EXDEV)
+                    // O_NOFOLLOW|O_DIRECTORY reports a symlink as ENOTDIR; lstat tells the two apart for the message.
+                    bool isLink = errno == ELOOP || errno == EXDEV ||
+                        (errno == ENOTDIR && TryLstat(cur, parts[i], out stat st, entryName) && (st.st_mode & S_IFMT) == S_IFLNK);
+                    if (isLink)
                         throw new UnsafeLayerEntryException(entryName, $"'{where}' is a symlink; entries are never created through one");
                     if (errno == ENOTDIR)
                         throw new UnsafeLayerEntryException(entryName, $"'{where}' is not a directory");
