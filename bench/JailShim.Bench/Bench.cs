@@ -88,7 +88,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
 
         // 3. memory
         if (!options.Memory) _notes.Add("memory check skipped (--no-memory)");
-        else if (ours) await Section("memory (50 pods)", MemoryAsync);
+        else if (ours) await Section($"memory ({options.Pods} pods)", MemoryAsync);
         else _notes.Add("memory check skipped: the daemon could not run a pod cycle");
 
         // 5. report
@@ -793,9 +793,16 @@ public sealed class Bench(Options options, CancellationToken cancel)
             catch (RpcException e)
             {
                 Console.Error.WriteLine($"cleanup: RemovePodSandbox {pod.Id}: {e.StatusCode} \"{e.Status.Detail}\"; trying StopPodSandbox first");
-                await _daemon.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
-                await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
-                _pods.Remove(pod.Id);
+                try
+                {
+                    await _daemon.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
+                    await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
+                    _pods.Remove(pod.Id);
+                }
+                catch (RpcException again)
+                {
+                    Console.Error.WriteLine($"cleanup: pod {pod.Id} could not be removed: {again.StatusCode} \"{again.Status.Detail}\"");
+                }
             }
         }
     }

@@ -4,14 +4,16 @@ using JailShim.Runtime.Images;
 
 namespace JailShim.Cri;
 
-/// <summary>The CRI ImageService over the engine's image store.</summary>
-public sealed class ImageService(ImageStore images) : V1.ImageService.ImageServiceBase
+/// <summary>The CRI ImageService over the engine's image store; one file per group of RPCs (ImageService.*.cs).</summary>
+public sealed partial class ImageService(ImageStore store) : V1.ImageService.ImageServiceBase
 {
+    private readonly ImageStore _images = store;
+
     public override Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
     {
-        IEnumerable<StoredImage> found = images.List();
+        IEnumerable<StoredImage> found = _images.List();
         if (request.Filter?.Image is { Image.Length: > 0 } spec)
-            found = images.Find(spec.Image) is { } one ? [one] : [];
+            found = _images.Find(spec.Image) is { } one ? [one] : [];
         var response = new ListImagesResponse();
         response.Images.Add(found.Select(ToCri));
         return Task.FromResult(response);
@@ -23,7 +25,7 @@ public sealed class ImageService(ImageStore images) : V1.ImageService.ImageServi
             throw CriMapping.Invalid("image.image", "is required");
         // CRI: an unknown image is not an error, just an empty answer.
         var response = new ImageStatusResponse();
-        if (images.Find(request.Image.Image) is { } image)
+        if (_images.Find(request.Image.Image) is { } image)
         {
             response.Image = ToCri(image);
             if (request.Verbose)
