@@ -95,7 +95,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
         JsonObject result = Report(loadStart);
         string output = options.Output ?? Path.Combine(RepoRoot, "bench", "results", "latest.json");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
-        await File.WriteAllTextAsync(output, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n",
+        await File.WriteAllTextAsync(output, result.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n",
             CancellationToken.None);
         Console.WriteLine($"\nwrote {Path.GetFullPath(output)}");
         return _errors.Count == 0 ? 0 : 1;
@@ -617,7 +617,8 @@ public sealed class Bench(Options options, CancellationToken cancel)
         void Row(string metric, double? value, string unit, string target, bool? met)
         {
             string shown = value is null || !double.IsFinite(value.Value) ? "n/a" : $"{value.Value:F2} {unit}";
-            rows.Add([metric, shown, target, met is null ? "-" : met.Value ? "met" : "MISSED"]);
+            string status = met is { } m ? (m ? "met" : "MISSED") : target.Length > 0 && value is null ? "no data" : "-";
+            rows.Add([metric, shown, target, status]);
             summary.Add(new JsonObject
             {
                 ["metric"] = metric,

@@ -38,7 +38,7 @@ public sealed partial class Engine
         _images = images;
         _logger = logger;
         _state = new StateStore(options.Root);
-        _shim = new ShimLauncher(options.ShimPath);
+        _shim = new ShimLauncher(options.ShimPath, logger);
         Directory.CreateDirectory(MonitorSocketDir);
         if (!File.Exists(options.ShimPath))
             throw new FileNotFoundException($"jailshim-shim not found at {options.ShimPath}", options.ShimPath);

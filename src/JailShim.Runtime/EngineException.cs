@@ -8,6 +8,14 @@ public enum EngineErrorKind
     AlreadyExists,
     FailedPrecondition,
     Internal,
+    /// <summary>A registry refused our credentials, or wanted some and we had none.</summary>
+    Unauthenticated,
+    /// <summary>Authenticated, but not allowed (a registry's 403).</summary>
+    PermissionDenied,
+    /// <summary>A registry (or other remote) could not be reached or failed on its side; worth retrying.</summary>
+    Unavailable,
+    /// <summary>Content does not match its digest or size, or cannot be decoded: corrupt in transit or at rest.</summary>
+    DataLoss,
 }
 
 /// <summary>The one exception type the engine lets out to its callers.</summary>

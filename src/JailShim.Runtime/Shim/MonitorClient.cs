@@ -29,8 +29,21 @@ public sealed class MonitorClient(string socketPath)
         {
             return null;
         }
-        await socket.SendAsync(Encoding.ASCII.GetBytes(request + "\n"), SocketFlags.None, cancellationToken);
+        try
+        {
+            await socket.SendAsync(Encoding.ASCII.GetBytes(request + "\n"), SocketFlags.None, cancellationToken);
+            return await ReadReplyAsync(socket, podId, containerId, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or SocketException && !cancellationToken.IsCancellationRequested)
+        {
+            // A monitor that exits (its container is done) resets the connections it had not answered.
+            return null;
+        }
+    }
 
+    private static async Task<string[]?> ReadReplyAsync(Socket socket, string? podId, string? containerId,
+        CancellationToken cancellationToken)
+    {
         using var stream = new NetworkStream(socket, ownsSocket: false);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         while (await reader.ReadLineAsync(cancellationToken) is { } line)

@@ -1,11 +1,14 @@
 using System.Diagnostics;
 using JailShim.Runtime.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace JailShim.Runtime.Shim;
 
 /// <summary>Runs jailshim-shim once: hands it a spec, reads its report, turns its phases into spans.</summary>
-public sealed class ShimLauncher(string shimPath)
+public sealed class ShimLauncher(string shimPath, ILogger logger)
 {
+    private int _oomScoreAdjRefused;
+
     public string ShimPath { get; } = shimPath;
 
     /// <summary>Runs "jailshim-shim MODE" with the spec; returns what it made or throws <see cref="ShimFailedException"/>.</summary>
@@ -50,7 +53,13 @@ public sealed class ShimLauncher(string shimPath)
         string diagnostics = await stderr;
 
         foreach (ShimPhase phase in phases)
+        {
             EngineTelemetry.Recorded(phase.Name, phase.Start, phase.End, phase.Errno, phase.Detail, podId, containerId);
+            // Lowering oom_score_adj needs CAP_SYS_RESOURCE, which some hosts' root lacks: skipped, said once.
+            if (phase is { Name: "oom_score_adj", Errno: not 0 } && Interlocked.Exchange(ref _oomScoreAdjRefused, 1) == 0)
+                logger.LogWarning("oom_score_adj was refused ({Error}); containers keep the daemon's value (said once)",
+                    Interop.Sys.StrError(phase.Errno));
+        }
 
         if (failure is not null) throw failure;
         if (result is null)

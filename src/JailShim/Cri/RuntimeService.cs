@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Grpc.Core;
 using JailShim.Cri.V1;
 using JailShim.Runtime;
@@ -37,7 +38,7 @@ public sealed class RuntimeService(Engine engine) : V1.RuntimeService.RuntimeSer
             },
         };
         response.RuntimeHandlers.Add(new RuntimeHandler { Name = "", Features = new RuntimeHandlerFeatures() });
-        if (request.Verbose) response.Info["config"] = $"{{\"cgroupDriver\":\"{engine.Cgroups.Kind}\"}}";
+        if (request.Verbose) response.Info["config"] = JsonSerializer.Serialize(new { cgroupDriver = engine.Cgroups.Kind });
         return Task.FromResult(response);
     }
 
@@ -69,7 +70,7 @@ public sealed class RuntimeService(Engine engine) : V1.RuntimeService.RuntimeSer
         SandboxInfo info = engine.GetSandbox(request.PodSandboxId);
         var response = new PodSandboxStatusResponse { Status = CriMapping.ToPodSandboxStatus(info) };
         if (request.Verbose)
-            response.Info["info"] = $"{{\"pid\":{info.Record.InfraPid},\"cgroup\":\"{info.Record.CgroupPath}\"}}";
+            response.Info["info"] = JsonSerializer.Serialize(new { pid = info.Record.InfraPid, cgroup = info.Record.CgroupPath });
         return Task.FromResult(response);
     }
 
@@ -140,8 +141,18 @@ public sealed class RuntimeService(Engine engine) : V1.RuntimeService.RuntimeSer
         ContainerInfo info = engine.GetContainer(request.ContainerId);
         var response = new ContainerStatusResponse { Status = CriMapping.ToContainerStatus(info) };
         if (request.Verbose)
-            response.Info["info"] = $"{{\"pid\":{info.Record.Pid},\"monitorPid\":{info.Record.MonitorPid},\"cgroup\":\"{info.Record.CgroupPath}\"}}";
+            response.Info["info"] = JsonSerializer.Serialize(new
+            {
+                pid = info.Record.Pid, monitorPid = info.Record.MonitorPid, cgroup = info.Record.CgroupPath,
+            });
         return Task.FromResult(response);
+    }
+
+    public override async Task<ReopenContainerLogResponse> ReopenContainerLog(ReopenContainerLogRequest request, ServerCallContext context)
+    {
+        RequireId(request.ContainerId, "container_id");
+        await engine.ReopenLogAsync(request.ContainerId, context.CancellationToken);
+        return new ReopenContainerLogResponse();
     }
 
     private static void RequireId(string id, string field)

@@ -65,6 +65,10 @@ public sealed class RpcInterceptor(ILogger<RpcInterceptor> logger) : Interceptor
             EngineErrorKind.NotFound => StatusCode.NotFound,
             EngineErrorKind.AlreadyExists => StatusCode.AlreadyExists,
             EngineErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
+            EngineErrorKind.Unauthenticated => StatusCode.Unauthenticated,
+            EngineErrorKind.PermissionDenied => StatusCode.PermissionDenied,
+            EngineErrorKind.Unavailable => StatusCode.Unavailable,
+            EngineErrorKind.DataLoss => StatusCode.DataLoss,
             _ => StatusCode.Internal,
         }, engine.Message)),
         OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
