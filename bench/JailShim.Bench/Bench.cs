@@ -37,7 +37,8 @@ public sealed class Bench(Options options, CancellationToken cancel)
 
     private readonly Dictionary<string, Samples> _reference = [];
     private readonly Dictionary<string, string> _referenceSkipped = [];
-    private readonly List<OciRuntime> _runtimes = [];
+    private readonly List<OciRuntime> _runtimes = []; // timed
+    private readonly List<OciRuntime> _prepared = []; // every one with a bundle and state dir, for cleanup
     private readonly HashSet<string> _pods = [];
     private readonly List<ProcIdentity> _madeForUs = [];
     private readonly List<string> _errors = [];
@@ -278,7 +279,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
             {
                 layers ??= BaseImageLayers();
                 OciRuntime runtime = await OciRuntime.PrepareAsync(name, path, Path.Combine(_dir!, "oci-" + name), layers, cancel);
-                _runtimes.Add(runtime); // listed before its first run, so cleanup covers it
+                _prepared.Add(runtime); // listed before its first run, so cleanup covers it
                 try
                 {
                     for (int i = 0; i < 2; i++) await runtime.RunOnceAsync(cancel); // warm-up
@@ -294,23 +295,17 @@ public sealed class Bench(Options options, CancellationToken cancel)
                         $"hierarchies with controllers left on the v2 one (/sys/fs/cgroup/unified/cgroup.controllers: \"{controllers}\"); it said: {e.Message}");
                 }
                 _reference[name] = new Samples($"{name} run");
+                _runtimes.Add(runtime);
                 Console.WriteLine($"reference: {runtime.Version} ({path}), bundle {runtime.Bundle}");
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
-                _runtimes.RemoveAll(r => r.Name == name && !_reference.ContainsKey(name));
                 string why = e is BenchException ? e.Message : e.ToString();
                 _referenceSkipped[name] = $"setup failed: {why}";
                 Console.WriteLine($"!! reference {name} skipped: {why}");
-                // its state dir may hold a half-made container: cleanup still looks there
-                _leftoverRuntimes.Add(new OciRuntimeRef(name, path, Path.Combine(_dir!, "oci-" + name, "state")));
             }
         }
     }
-
-    private readonly List<OciRuntimeRef> _leftoverRuntimes = [];
-
-    private sealed record OciRuntimeRef(string Name, string Path, string StateRoot);
 
     /// <summary>One try per missing package at `apt-get install -y`; a failure means that runtime is skipped.</summary>
     private async Task InstallAsync(List<string> missing)
@@ -730,15 +725,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
         Console.Out.Flush();
         await Try("remove pods", RemovePodsAsync);
         await Try("stop daemon", async () => { if (_daemon is not null) await _daemon.DisposeAsync(); });
-        foreach (OciRuntime runtime in _runtimes) await Try($"{runtime.Name} containers", runtime.CleanupAsync);
-        foreach (OciRuntimeRef r in _leftoverRuntimes)
-            await Try($"{r.Name} containers", async () =>
-            {
-                if (!Directory.Exists(r.StateRoot)) return;
-                ToolResult list = await Tool.RunAsync(r.Path, ["--root", r.StateRoot, "list", "-q"], check: false);
-                foreach (string id in list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                    await Tool.RunAsync(r.Path, ["--root", r.StateRoot, "delete", "-f", id], check: false);
-            });
+        foreach (OciRuntime runtime in _prepared) await Try($"{runtime.Name} containers", runtime.CleanupAsync);
         await Try("last-resort kill", () =>
         {
             List<ProcIdentity> left = [.. _madeForUs.Where(p => p.StillAlive)];

@@ -85,6 +85,23 @@ public sealed class ErrorTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task StopAndRemoveAreIdempotent()
+    {
+        PodSandboxConfig pod = Cri.PodConfig(_daemon, "idempotence");
+        string podId = await Cri.RunPodAsync(_daemon, pod);
+        string id = await Cri.RunAsync(_daemon, podId, pod, "c", "sleep 30");
+        await _daemon.Runtime.StopContainerAsync(new StopContainerRequest { ContainerId = id, Timeout = 0 });
+        await _daemon.Runtime.StopContainerAsync(new StopContainerRequest { ContainerId = id, Timeout = 0 });
+        await _daemon.Runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = id });
+        await _daemon.Runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = id });
+        await _daemon.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId });
+        await _daemon.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId });
+        await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
+        await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
+        await _daemon.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = Guid.NewGuid().ToString() });
+    }
+
+    [Fact]
     public async Task UnknownImageIsNotFoundOnCreateAndEmptyOnStatus()
     {
         var status = await _daemon.Images.ImageStatusAsync(new ImageStatusRequest { Image = new ImageSpec { Image = "no.such/image:1" } });

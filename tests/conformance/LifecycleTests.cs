@@ -61,7 +61,8 @@ public sealed class LifecycleTests(DaemonFixture fixture)
         PodSandboxConfig pod = Cri.PodConfig(_daemon, "isolation", hostname: "jailed-host");
         string podId = await Cri.RunPodAsync(_daemon, pod);
         string id = await Cri.RunAsync(_daemon, podId, pod, "probe",
-            $"echo pid=$$; hostname; ps -e -o pid= | wc -l; ls {marker} 2>&1 || echo no-marker; ls /");
+            $"echo pid=$$; hostname; ps -e -o pid= | wc -l; ls {marker} 2>&1 || echo no-marker; " +
+            "echo kcore=$(cat /proc/kcore | wc -c); echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sys-ro; ls /");
 
         string stdout = await Cri.StdoutAsync(_daemon, id);
         string[] lines = stdout.Split('\n');
@@ -69,6 +70,8 @@ public sealed class LifecycleTests(DaemonFixture fixture)
         Assert.Equal("jailed-host", lines[1]);
         Assert.True(int.Parse(lines[2].Trim()) <= 3, $"the container sees host processes:\n{stdout}"); // sh, ps, wc
         Assert.Contains("no-marker", stdout);
+        Assert.Contains("kcore=0", stdout); // masked
+        Assert.Contains("sys-ro", stdout); // /proc/sys is read-only
         Assert.DoesNotContain("work", lines.Skip(3)); // a host top-level dir the base image lacks
         await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
     }

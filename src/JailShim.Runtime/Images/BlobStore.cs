@@ -16,6 +16,19 @@ internal sealed class BlobStore(string dir, string tempDir)
     public Stream Open(string digest) =>
         new FileStream(PathOf(digest), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
 
+    /// <summary>The digests of every stored blob (names that are not digests are not ours and are skipped).</summary>
+    public IEnumerable<string> List() =>
+        Directory.EnumerateFiles(dir).Select(f => Digest.Sha256Prefix + Path.GetFileName(f)).Where(Digest.IsSha256);
+
+    /// <summary>Deletes a blob; true when it was there.</summary>
+    public bool Remove(string digest)
+    {
+        string path = PathOf(digest);
+        if (!File.Exists(path)) return false;
+        File.Delete(path);
+        return true;
+    }
+
     public BlobInfo Write(ReadOnlySpan<byte> content)
     {
         string digest = Digest.Of(content);

@@ -24,5 +24,8 @@ internal sealed record ImageRecord
     public long Size { get; init; }
     public ImageConfig Config { get; init; } = new();
 
+    /// <summary>Every blob this image needs: garbage collection keeps exactly these (and drops blobs no record names).</summary>
+    public IEnumerable<string> Blobs() => [Id, ManifestDigest, .. LayerDigests];
+
     public StoredImage ToStoredImage() => new(Id, RepoTags, RepoDigests, Size, Config, LayerDiffIds, ManifestDigest);
 }

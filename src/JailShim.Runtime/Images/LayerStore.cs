@@ -18,6 +18,27 @@ internal sealed class LayerStore(string dir, string tempDir)
 
     public bool Has(string diffId) => Directory.Exists(DirOf(diffId));
 
+    /// <summary>The diff ids of every unpacked layer.</summary>
+    public IEnumerable<string> List() =>
+        Directory.EnumerateDirectories(dir).Select(d => Digest.Sha256Prefix + Path.GetFileName(d)).Where(Digest.IsSha256);
+
+    /// <summary>
+    /// Deletes an unpacked layer; true when it was there. It is renamed into tmp/ first, so the
+    /// layer vanishes at once and a crash mid-delete leaves only tmp/ leftovers, never a half layer
+    /// that looks complete.
+    /// </summary>
+    public bool Remove(string diffId)
+    {
+        string final = DirOf(diffId);
+        if (!Directory.Exists(final)) return false;
+        string doomed = Path.Combine(tempDir, $"gc.{Digest.Hex(diffId)[..12]}.{Guid.NewGuid():N}");
+        Directory.Move(final, doomed);
+        AtomicFile.FsyncDir(dir);
+        // .NET deletes symlinks inside the tree rather than following them.
+        Directory.Delete(doomed, recursive: true);
+        return true;
+    }
+
     /// <summary>
     /// Makes sure the layer with <paramref name="diffId"/> is unpacked. The tar is
     /// read only when the layer is missing, and its content must hash to the diff id.

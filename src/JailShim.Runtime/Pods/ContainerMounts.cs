@@ -13,6 +13,14 @@ public static class ContainerMounts
     private static readonly (string Name, int Major, int Minor)[] Devices =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
+    /// <summary>Kernel files a container must not read or change (the list containerd and CRI-O mask).</summary>
+    private static readonly string[] MaskedPaths =
+        ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+         "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"];
+
+    private static readonly string[] ReadOnlyPaths =
+        ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
     public static void Add(ShimSpec spec, string rootfs, IReadOnlyList<string> lowerDirs, string upper, string work,
         string sandboxDir, IReadOnlyList<MountSpec> mounts, string workingDir, bool readOnlyRootfs, bool privileged)
     {
@@ -40,6 +48,18 @@ public static class ContainerMounts
 
         foreach (MountSpec mount in mounts)
             spec.Mount(mount.HostPath, In(mount.ContainerPath), "", mount.ReadOnly ? "bind,rec,ro" : "bind,rec");
+
+        if (!privileged)
+        {
+            // The container's /proc and /sys show the same kernel as the host's, so the host tells file from dir.
+            foreach (string path in MaskedPaths)
+            {
+                if (Directory.Exists(path)) spec.Mount("tmpfs", In(path), "tmpfs", "ro,nosuid,nodev,noexec");
+                else if (File.Exists(path)) spec.Mount("/dev/null", In(path), "", "bind");
+            }
+            foreach (string path in ReadOnlyPaths.Where(Path.Exists))
+                spec.Mount(In(path), In(path), "", "bind,rec,ro,nosuid,nodev,noexec");
+        }
 
         if (workingDir != "/") spec.Mkdir(In(workingDir), 0x1ed); // as runc does, a missing working dir is made
         spec.Add("op-pivot-root", rootfs);
