@@ -25,8 +25,9 @@ public sealed partial class Engine
         SandboxRecord pod = FindSandbox(podId) ?? throw EngineException.NotFound("pod sandbox", podId);
         if (pod.Phase != SandboxPhase.Ready)
             throw new EngineException(EngineErrorKind.FailedPrecondition, $"pod sandbox {pod.Id} is not ready");
-        StoredImage image = _images.Find(spec.Image)
-            ?? throw new EngineException(EngineErrorKind.NotFound, $"image \"{spec.Image}\" not found: pull it first");
+        // Held until the container is recorded (or rolled back): image garbage collection keeps its layers meanwhile.
+        using ImageHold hold = HoldImage(spec.Image);
+        StoredImage image = hold.Image;
 
         string logPath = "";
         if (spec.LogPath.Length > 0)
@@ -59,6 +60,7 @@ public sealed partial class Engine
             Creating = true,
             ImageId = image.Id,
             ImageRef = image.RepoDigests.FirstOrDefault() ?? image.Id,
+            LayerDiffIds = image.LayerDiffIds,
             LogPath = logPath,
             CgroupPath = $"{pod.CgroupPath}/{id}",
             StopSignal = image.Config.StopSignal ?? "",
@@ -290,6 +292,7 @@ public sealed partial class Engine
             _names.Release(ContainerKey(record.PodId, record.Spec), record.Id);
         }
         _locks.Forget(record.Id);
+        CollectImageGarbage(); // its layers may have been the last use of a removed image
     }
 
     /// <summary>Undoes a container, whole or half-made: its process, monitor, cgroup and state directory.</summary>

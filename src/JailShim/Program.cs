@@ -35,10 +35,15 @@ var logLevel = new Option<LogLevel>("--log-level")
     DefaultValueFactory = _ => LogLevel.Information,
 };
 
+var config = new Option<string?>("--config")
+{
+    Description = "JSON config file: registry mirrors, insecure registries and credentials (see README, Registries).",
+};
+
 var command = new RootCommand(
     "JailShim: a CRI (runtime.v1) container runtime. OTLP export is on when OTEL_EXPORTER_OTLP_ENDPOINT is set.")
 {
-    listen, root, runRoot, cgroupRoot, pidsLimit, traceConsole, traceFile, logLevel,
+    listen, root, runRoot, cgroupRoot, pidsLimit, traceConsole, traceFile, logLevel, config,
 };
 command.SetAction(parse => DaemonHost.RunAsync(new DaemonOptions
 {
@@ -50,6 +55,7 @@ command.SetAction(parse => DaemonHost.RunAsync(new DaemonOptions
     TraceConsole = parse.GetValue(traceConsole),
     TraceFile = parse.GetValue(traceFile) is { } file ? Path.GetFullPath(file) : null,
     LogLevel = parse.GetValue(logLevel),
+    ConfigFile = parse.GetValue(config) is { } configFile ? Path.GetFullPath(configFile) : null,
 }));
 
 // The host handles SIGTERM/SIGINT itself (clean shutdown); the parser must not cut it short.

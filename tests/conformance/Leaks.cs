@@ -69,6 +69,12 @@ public static class Leaks
         foreach (string point in Mounts(dir).OrderByDescending(p => p.Length))
             Syscall.Umount2(point, 2 /* MNT_DETACH */);
         string cgroupRoot = "jailshim-test-" + Path.GetFileName(dir);
+        // A failed test can leave pods running: their processes are in this test's own cgroups, so they are ours to end.
+        foreach (string cg in CgroupDirs(cgroupRoot))
+            foreach (string procs in Directory.EnumerateFiles(cg, "cgroup.procs", SearchOption.AllDirectories))
+                foreach (string pid in File.ReadAllLines(procs))
+                    if (int.TryParse(pid, out int p)) Syscall.Kill(p, 9);
+        Thread.Sleep(200);
         foreach (string cg in CgroupDirs(cgroupRoot).OrderByDescending(p => p.Length))
             foreach (string sub in Directory.EnumerateDirectories(cg, "*", SearchOption.AllDirectories).Append(cg).OrderByDescending(p => p.Length))
                 try { Directory.Delete(sub); } catch (IOException) { }

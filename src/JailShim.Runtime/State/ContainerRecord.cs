@@ -12,6 +12,8 @@ public sealed record ContainerRecord
     public bool Creating { get; set; }
     public string ImageId { get; init; } = "";
     public string ImageRef { get; init; } = "";
+    /// <summary>The image's layers (overlay lower dirs), kept here so they outlive a removal of the image.</summary>
+    public IReadOnlyList<string> LayerDiffIds { get; init; } = [];
     /// <summary>Full host path of the CRI log file, or empty.</summary>
     public string LogPath { get; init; } = "";
     public string CgroupPath { get; init; } = "";

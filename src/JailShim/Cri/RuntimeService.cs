@@ -18,9 +18,9 @@ public sealed class RuntimeService(Engine engine) : V1.RuntimeService.RuntimeSer
     public override Task<VersionResponse> Version(VersionRequest request, ServerCallContext context) =>
         Task.FromResult(new VersionResponse
         {
-            Version = "0.1.0",
+            Version = "0.1.0", // the CRI's own version field: the kubelet expects this value
             RuntimeName = RuntimeName,
-            RuntimeVersion = typeof(RuntimeService).Assembly.GetName().Version?.ToString(3) ?? "0.1.0",
+            RuntimeVersion = typeof(RuntimeService).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             RuntimeApiVersion = ApiVersion,
         });
 

@@ -2,6 +2,7 @@ using JailShim.Cri;
 using JailShim.Runtime;
 using JailShim.Runtime.Cgroups;
 using JailShim.Runtime.Images;
+using JailShim.Runtime.Images.Registry;
 using JailShim.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OpenTelemetry;
@@ -18,6 +19,7 @@ public static class DaemonHost
     public static async Task<int> RunAsync(DaemonOptions options)
     {
         List<ListenAddress> addresses = options.Listen.Select(ListenAddress.Parse).ToList();
+        DaemonConfigFile config = options.ConfigFile is { } configPath ? DaemonConfigFile.Load(configPath) : new DaemonConfigFile();
         Directory.CreateDirectory(options.Root);
         Directory.CreateDirectory(options.RunRoot);
 
@@ -58,7 +60,12 @@ public static class DaemonHost
         using ILoggerFactory startupLogs = LoggerFactory.Create(l => l.AddSimpleConsole().SetMinimumLevel(options.LogLevel));
         ILogger log = startupLogs.CreateLogger("JailShim");
 
-        var images = new ImageStore(Path.Combine(options.Root, "images"));
+        foreach (RegistryHostConfig registry in config.Registries)
+            log.LogInformation("registry {Registry}", registry);
+        var images = new ImageStore(Path.Combine(options.Root, "images"))
+        {
+            Registry = new RegistryClient(new RegistryHosts(config.Registries)),
+        };
         await BaseImage.EnsureAsync(images, log);
         ICgroupDriver cgroups = CgroupDriverProbe.Detect(CgroupHost.Read(), options.CgroupRoot);
         log.LogInformation("cgroup driver {Kind}", cgroups.Kind);

@@ -14,4 +14,7 @@ public sealed record DaemonOptions
     public bool TraceConsole { get; init; }
     public string? TraceFile { get; init; }
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>The --config file, when one was given (absolute path).</summary>
+    public string? ConfigFile { get; init; }
 }
