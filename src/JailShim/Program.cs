@@ -40,11 +40,17 @@ var config = new Option<string?>("--config")
     Description = "JSON config file: registry mirrors, insecure registries and credentials (see README, Registries).",
 };
 
+var importDir = new Option<string?>("--import-dir")
+{
+    Description = "Directory of images to import at start: every *.tar / *.tar.gz archive (docker save, OCI) and OCI layout directory in it; images already stored are skipped.",
+};
+
 var command = new RootCommand(
     "JailShim: a CRI (runtime.v1) container runtime. OTLP export is on when OTEL_EXPORTER_OTLP_ENDPOINT is set.")
 {
-    listen, root, runRoot, cgroupRoot, pidsLimit, traceConsole, traceFile, logLevel, config,
+    listen, root, runRoot, cgroupRoot, pidsLimit, traceConsole, traceFile, logLevel, config, importDir,
 };
+command.Subcommands.Add(ImageCommand.Build());
 command.SetAction(parse => DaemonHost.RunAsync(new DaemonOptions
 {
     Listen = parse.GetValue(listen)!,
@@ -56,6 +62,7 @@ command.SetAction(parse => DaemonHost.RunAsync(new DaemonOptions
     TraceFile = parse.GetValue(traceFile) is { } file ? Path.GetFullPath(file) : null,
     LogLevel = parse.GetValue(logLevel),
     ConfigFile = parse.GetValue(config) is { } configFile ? Path.GetFullPath(configFile) : null,
+    ImportDir = parse.GetValue(importDir) is { } dir ? Path.GetFullPath(dir) : null,
 }));
 
 // The host handles SIGTERM/SIGINT itself (clean shutdown); the parser must not cut it short.

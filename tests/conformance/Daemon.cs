@@ -58,7 +58,8 @@ public sealed class Daemon : IAsyncDisposable
     public static string BinaryPath =>
         typeof(Daemon).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "DaemonPath").Value!;
 
-    public static async Task<Daemon> StartAsync(string? reuseDir = null)
+    /// <param name="extraArgs">more daemon flags, e.g. ["--config", FILE]</param>
+    public static async Task<Daemon> StartAsync(string? reuseDir = null, IEnumerable<string>? extraArgs = null)
     {
         string dir = reuseDir ?? Directory.CreateTempSubdirectory("jst-").FullName;
         string root = Path.Combine(dir, "root"), runRoot = Path.Combine(dir, "run");
@@ -75,6 +76,7 @@ public sealed class Daemon : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (string arg in extraArgs ?? []) start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
         var daemon = new Daemon(dir, root, runRoot, socket, cgroupRoot, process);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (daemon._output) daemon._output.AppendLine(e.Data); };

@@ -75,6 +75,13 @@ public sealed partial class ImageStore
     /// </summary>
     public StoredImage? Find(string reference) => FindRecord(Current().Records, reference)?.Record.ToStoredImage();
 
+    /// <summary>The image's config blob as stored (the OCI image config JSON), or null when it is gone.</summary>
+    public byte[]? ReadConfig(StoredImage image)
+    {
+        try { return File.ReadAllBytes(_blobs.PathOf(image.Id)); }
+        catch (FileNotFoundException) { return null; }
+    }
+
     /// <summary>The image's unpacked layers, top-most first: the order overlayfs wants in lowerdir=.</summary>
     public IReadOnlyList<string> LowerDirs(StoredImage image) =>
         [.. image.LayerDiffIds.Reverse().Select(_layers.FsDirOf)];

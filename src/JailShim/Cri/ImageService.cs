@@ -1,13 +1,17 @@
 using Grpc.Core;
 using JailShim.Cri.V1;
+using JailShim.Runtime;
 using JailShim.Runtime.Images;
 
 namespace JailShim.Cri;
 
 /// <summary>The CRI ImageService over the engine's image store; one file per group of RPCs (ImageService.*.cs).</summary>
-public sealed partial class ImageService(ImageStore store) : V1.ImageService.ImageServiceBase
+public sealed partial class ImageService(ImageStore store, Engine engine) : V1.ImageService.ImageServiceBase
 {
     private readonly ImageStore _images = store;
+
+    /// <summary>For what containers use: image garbage collection, container filesystem usage.</summary>
+    private readonly Engine _engine = engine;
 
     public override Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
     {
@@ -29,16 +33,7 @@ public sealed partial class ImageService(ImageStore store) : V1.ImageService.Ima
         {
             response.Image = ToCri(image);
             if (request.Verbose)
-                response.Info["info"] = System.Text.Json.JsonSerializer.Serialize(new
-                {
-                    image.Id,
-                    image.Config.Entrypoint,
-                    image.Config.Cmd,
-                    image.Config.Env,
-                    image.Config.WorkingDir,
-                    image.Config.User,
-                    image.LayerDiffIds,
-                });
+                response.Info["info"] = VerboseInfo(image);
         }
         return Task.FromResult(response);
     }

@@ -67,6 +67,7 @@ public static class DaemonHost
             Registry = new RegistryClient(new RegistryHosts(config.Registries)),
         };
         await BaseImage.EnsureAsync(images, log);
+        if (options.ImportDir is { } importDir) await StartupImport.RunAsync(images, importDir, log);
         ICgroupDriver cgroups = CgroupDriverProbe.Detect(CgroupHost.Read(), options.CgroupRoot);
         log.LogInformation("cgroup driver {Kind}", cgroups.Kind);
 
@@ -83,6 +84,10 @@ public static class DaemonHost
 
         WebApplication app = builder.Build();
         await app.Services.GetRequiredService<Engine>().RecoverAsync(CancellationToken.None);
+        // Layers a crash or a deferred collection left behind; only now are the containers' layers known.
+        ImageGarbage garbage = app.Services.GetRequiredService<Engine>().CollectImageGarbage();
+        if (garbage.LayersRemoved + garbage.BlobsRemoved > 0)
+            log.LogInformation("image store: removed {Layers} unused layers and {Blobs} unused blobs", garbage.LayersRemoved, garbage.BlobsRemoved);
 
         app.MapGrpcService<RuntimeService>();
         app.MapGrpcService<ImageService>();
@@ -101,6 +106,12 @@ public static class DaemonHost
             // Containers keep running under their monitors; only the sockets go.
             foreach (ListenAddress address in addresses.Where(a => a.SocketPath is not null))
                 File.Delete(address.SocketPath!);
+            // With no pods left, the daemon's own cgroup root goes too; with pods, it stays for them.
+            if (app.Services.GetRequiredService<Engine>().ListSandboxes().Count == 0)
+            {
+                try { cgroups.Remove(""); }
+                catch (Exception e) { log.LogDebug("cgroup root kept: {Error}", e.Message); }
+            }
         });
 
         await app.RunAsync();

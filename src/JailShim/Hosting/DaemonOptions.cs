@@ -17,4 +17,7 @@ public sealed record DaemonOptions
 
     /// <summary>The --config file, when one was given (absolute path).</summary>
     public string? ConfigFile { get; init; }
+
+    /// <summary>--import-dir: archives and OCI layouts imported at start (absolute path), or null.</summary>
+    public string? ImportDir { get; init; }
 }

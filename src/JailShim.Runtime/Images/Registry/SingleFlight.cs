@@ -36,16 +36,33 @@ internal sealed class SingleFlight<TKey, TResult> where TKey : notnull
             }
             flight.Waiters++;
         }
+        bool left = false;
         try
         {
             return await flight.Task.WaitAsync(ct).ConfigureAwait(false);
         }
-        finally
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            bool last;
             lock (_gate)
             {
-                if (--flight.Waiters == 0 && !flight.Task.IsCompleted) flight.Cancel.Cancel();
+                left = true;
+                last = --flight.Waiters == 0 && !flight.Task.IsCompleted;
+                if (last) flight.Cancel.Cancel();
             }
+            // The last one out waits for the work to wind down, so a caller that cleans up after a
+            // failure never races a download or unpack still finishing in the background.
+            if (last)
+            {
+                try { await flight.Task.ConfigureAwait(false); }
+                catch (Exception) { /* the caller's own cancellation is what it reports */ }
+            }
+            throw;
+        }
+        finally
+        {
+            if (!left)
+                lock (_gate) flight.Waiters--;
         }
     }
 
