@@ -15,6 +15,7 @@ public sealed record Options
     public bool Reference { get; init; } = true;
     public bool Memory { get; init; } = true;
     public bool Install { get; init; } = true;
+    public bool Pull { get; init; } = true;
     public string DaemonBinary { get; init; } = Daemon.DefaultBinaryPath;
     public string LogLevel { get; init; } = "Warning";
     public string? Output { get; init; }
@@ -44,6 +45,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
     private readonly List<string> _errors = [];
     private readonly List<string> _notes = [];
     private readonly JsonObject _memory = [];
+    private JsonObject? _pull;
     private string? _dir;
     private Daemon? _daemon;
     private double _daemonStartMs = double.NaN;
@@ -91,6 +93,12 @@ public sealed class Bench(Options options, CancellationToken cancel)
         if (!options.Memory) _notes.Add("memory check skipped (--no-memory)");
         else if (ours) await Section($"memory ({options.Pods} pods)", MemoryAsync);
         else _notes.Add("memory check skipped: the daemon could not run a pod cycle");
+
+        // 3b. image pull (PullBench.cs)
+        if (!options.Pull) _notes.Add("pull bench skipped (--no-pull)");
+        else if (!ours) _notes.Add("pull bench skipped: the daemon could not run a pod cycle");
+        else if (await PullBench.EnsureToolsAsync(options.Install, cancel) is { } why) Note($"pull bench skipped: {why}");
+        else await Section("image pull", async () => _pull = await new PullBench(D, _dir!, cancel, Note).RunAsync(rounds: 3, creates: 10));
 
         // 5. report
         JsonObject result = Report(loadStart);
@@ -679,6 +687,7 @@ public sealed class Bench(Options options, CancellationToken cancel)
             ["reference"] = reference,
             ["ratios"] = ratios,
             ["memory"] = _memory.DeepClone(),
+            ["pull"] = _pull?.DeepClone(),
             ["summary"] = summary,
             ["notes"] = new JsonArray([.. _notes.Select(n => (JsonNode?)n)]),
             ["errors"] = new JsonArray([.. _errors.Select(e => (JsonNode?)e)]),

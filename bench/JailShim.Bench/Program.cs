@@ -4,14 +4,15 @@ using JailShim.Bench;
 
 // JailShim benchmark: `make bench ARGS="--iterations 30"`. See Bench.cs for what it measures.
 const string Usage = """
-usage: jailshim-bench [--iterations N] [--warmup N] [--pods N] [--no-reference] [--no-memory]
+usage: jailshim-bench [--iterations N] [--warmup N] [--pods N] [--no-reference] [--no-memory] [--no-pull]
                       [--no-install] [--daemon PATH] [--log-level LEVEL] [--output FILE]
   --iterations N   timed iterations (pod cycle, crun run, runc run interleaved); default 30
   --warmup N       untimed pod cycles before timing; default 5
   --pods N         pods (one `sleep 600` container each) for the memory check; default 50
   --no-reference   do not time crun/runc
   --no-memory      skip the memory check
-  --no-install     do not try `apt-get install -y crun runc` when they are missing
+  --no-pull        skip the image pull bench (local docker-registry: PullImage vs skopeo copy, CreateContainer cost)
+  --no-install     do not try `apt-get install -y crun runc` (nor docker-registry skopeo) when missing
   --daemon PATH    daemon binary; default the Release build in src/JailShim/bin
   --log-level L    the daemon's --log-level; default Warning (less output to measure)
   --output FILE    JSON results; default bench/results/latest.json
@@ -32,6 +33,7 @@ try
             "--pods" => options with { Pods = Count(1) },
             "--no-reference" => options with { Reference = false },
             "--no-memory" => options with { Memory = false },
+            "--no-pull" => options with { Pull = false },
             "--no-install" => options with { Install = false },
             "--daemon" => options with { DaemonBinary = Path.GetFullPath(Value()) },
             "--log-level" => options with { LogLevel = Value() },

@@ -188,6 +188,32 @@ public sealed class ImageImportTests : IDisposable
     }
 
     [Fact]
+    public async Task DockerArchive_LayerSymlinkedToAnother_IsFollowedInsideTheArchive()
+    {
+        // skopeo and old docker write each layer once and link "<id>/layer.tar" to it.
+        byte[] config = Config([TopLayer]);
+        string archive = _dir.Sub("linked.tar");
+        using (var file = File.Create(archive))
+        using (var tar = new System.Formats.Tar.TarWriter(file, System.Formats.Tar.TarEntryFormat.Pax))
+        {
+            void Add(string name, byte[] content) => tar.WriteEntry(
+                new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content) });
+            Add(DigestOf(TopLayer)[7..] + ".tar", TopLayer);
+            tar.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "legacy/layer.tar")
+            {
+                LinkName = "../" + DigestOf(TopLayer)[7..] + ".tar",
+            });
+            Add(DigestOf(config)[7..] + ".json", config);
+            Add("manifest.json", System.Text.Encoding.UTF8.GetBytes(
+                $$"""[{"Config":"{{DigestOf(config)[7..]}}.json","RepoTags":["linked:1"],"Layers":["legacy/layer.tar"]}]"""));
+        }
+
+        var store = new ImageStore(_root);
+        StoredImage image = Assert.Single(await store.ImportPathAsync(archive));
+        Assert.Equal("imported\n", File.ReadAllText(Path.Combine(Fs(store, image, 0), "marker")));
+    }
+
+    [Fact]
     public async Task DockerArchive_Gzipped_AndRenamedByName()
     {
         string plain = _dir.Sub("saved.tar");

@@ -127,7 +127,6 @@ public sealed class ImagePullErrorTests(ImagePullFixture fixture)
     {
         RpcException e = await Cri.FailsAsync(() => ImagePullTests.PullImage(_daemon, image));
         Assert.True(code == e.StatusCode, $"expected {code}, got {e.StatusCode}: {e.Status.Detail}");
-        System.IO.File.AppendAllText("/tmp/pull-errors.txt", $"{e.StatusCode}: {e.Status.Detail}\n"); // TEMP
         Assert.DoesNotContain("Exception", e.Status.Detail);
         return e;
     }

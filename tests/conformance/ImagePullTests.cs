@@ -104,13 +104,11 @@ public sealed class ImagePullTests(ImagePullFixture fixture)
         string name = $"{secured.Host}/private:1";
 
         RpcException anonymous = await Cri.FailsAsync(() => PullAsync(name));
-        System.IO.File.AppendAllText("/tmp/pull-errors.txt", $"{anonymous.StatusCode}: {anonymous.Status.Detail}\n"); // TEMP
         Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
         Assert.Contains("credentials", anonymous.Status.Detail);
 
         RpcException wrong = await Cri.FailsAsync(() => PullAsync(name, new AuthConfig { Username = ImagePullFixture.User, Password = "wrong" }));
         Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
-        System.IO.File.AppendAllText("/tmp/pull-errors.txt", $"{wrong.StatusCode}: {wrong.Status.Detail}\n"); // TEMP
         Assert.Null(await FindAsync(name));
 
         Assert.Equal(configDigest, await PullAsync(name, new AuthConfig { Username = ImagePullFixture.User, Password = ImagePullFixture.Password }));
@@ -123,6 +121,32 @@ public sealed class ImagePullTests(ImagePullFixture fixture)
         RpcException elsewhere = await Cri.FailsAsync(() => PullAsync(name, new AuthConfig { Auth = auth, ServerAddress = "other.example" }));
         Assert.Equal(StatusCode.Unauthenticated, elsewhere.StatusCode);
         Assert.Equal("only with credentials", await RunAsync(configDigest, "cat /secret"));
+    }
+
+    [Fact]
+    public async Task BearerTokenFlowWithEachKindOfCredential()
+    {
+        ImagePullImages layout = fixture.NewLayout();
+        var (_, configDigest, _) = layout.AddImage("1", [fixture.BaseLayer, TestLayer.Gzip(File("token", "bearer"))]);
+        await _registry.PushAsync(layout.Dir, "1", "tokened", "1");
+        await using var front = new ImagePullTokenRegistry(_registry, ImagePullFixture.User, ImagePullFixture.Password);
+        string name = $"{front.Host}/tokened:1";
+
+        RpcException anonymous = await Cri.FailsAsync(() => PullAsync(name));
+        Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+        Assert.Contains("token server", anonymous.Status.Detail);
+
+        Assert.Equal(configDigest, await PullAsync(name, new AuthConfig { Username = ImagePullFixture.User, Password = ImagePullFixture.Password }));
+        Assert.Contains($"GET scope=repository:tokened:pull&service={ImagePullTokenRegistry.Service}", front.TokenRequests);
+        Assert.Empty(front.LeakedAuthorization); // blob redirects went to the other origin without our token
+
+        // An OAuth2 refresh token (identity_token) is exchanged by POST; a registry_token is used as is.
+        Assert.Equal(configDigest, await PullAsync(name, new AuthConfig { IdentityToken = ImagePullTokenRegistry.RefreshToken }));
+        Assert.Contains(front.TokenRequests, r => r.StartsWith("POST grant_type=refresh_token&scope=repository:tokened:pull", StringComparison.Ordinal));
+        int tokenRequests = front.TokenRequests.Count;
+        Assert.Equal(configDigest, await PullAsync(name, new AuthConfig { RegistryToken = ImagePullTokenRegistry.StaticToken }));
+        Assert.Equal(tokenRequests, front.TokenRequests.Count);
+        Assert.Empty(front.LeakedAuthorization);
     }
 
     [Fact]

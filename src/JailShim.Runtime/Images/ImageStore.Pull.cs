@@ -19,6 +19,9 @@ public sealed partial class ImageStore
     private const long MaxConfigBytes = 16 << 20;
     private const int ParallelLayers = 3;
 
+    /// <summary>A download that receives nothing for this long is given up (containerd's image_pull_progress_timeout idea).</summary>
+    private static readonly TimeSpan DownloadIdleTimeout = TimeSpan.FromSeconds(60);
+
     private readonly SingleFlight<string, BlobInfo> _blobFlights = new();
     private readonly SingleFlight<string, bool> _layerFlights = new();
     private RegistryClient? _registry;
@@ -175,12 +178,15 @@ public sealed partial class ImageStore
         if (response.Content.Headers.ContentLength is long length && length != descriptor.Size)
             throw new EngineException(EngineErrorKind.DataLoss,
                 $"{endpoint}: size mismatch: blob {digest} is {descriptor.Size} bytes by its manifest, the registry sends {length}");
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        idle.CancelAfter(DownloadIdleTimeout);
         try
         {
             Stream network = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
             await using var bounded = new BoundedStream(network, descriptor.Size, () => new InvalidDataException(
-                $"size mismatch: blob {digest} is {descriptor.Size} bytes by its manifest, the registry sends more"));
-            BlobInfo blob = await _blobs.WriteAsync(bounded, digest, descriptor.Size, ct).ConfigureAwait(false);
+                $"size mismatch: blob {digest} is {descriptor.Size} bytes by its manifest, the registry sends more"),
+                onProgress: () => idle.CancelAfter(DownloadIdleTimeout));
+            BlobInfo blob = await _blobs.WriteAsync(bounded, digest, descriptor.Size, idle.Token).ConfigureAwait(false);
             pull.AddDownloaded(blob.Size);
             return blob;
         }
@@ -195,7 +201,8 @@ public sealed partial class ImageStore
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
-            throw new EngineException(EngineErrorKind.Unavailable, $"{endpoint}: download of blob {digest} timed out", e);
+            throw new EngineException(EngineErrorKind.Unavailable,
+                $"{endpoint}: download of blob {digest} stalled: nothing received for {DownloadIdleTimeout.TotalSeconds:0} s", e);
         }
     }
 
@@ -227,7 +234,7 @@ public sealed partial class ImageStore
             catch (UnsafeLayerEntryException e)
             {
                 EngineTelemetry.Fail(span, e);
-                throw new EngineException(EngineErrorKind.FailedPrecondition, $"layer {digest} refused: {e.Message}", e);
+                throw new EngineException(EngineErrorKind.FailedPrecondition, $"layer {digest}: {e.Message}", e);
             }
             catch (Exception e) when (e is InvalidDataException or ZstdException or EndOfStreamException or FormatException)
             {

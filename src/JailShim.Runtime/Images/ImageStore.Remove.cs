@@ -41,9 +41,8 @@ public sealed partial class ImageStore
     }
 
     /// <summary>Drops one tag; the repo digest of its repository goes too once no tag of that repository is left.</summary>
-    private static ImageRecord? Untag(ImageRecord record, ImageReference tag)
+    private static ImageRecord Untag(ImageRecord record, ImageReference tag)
     {
-        if (record.RepoTags.Count <= 1) return null; // the only tag: the image goes (docker rmi, crictl rmi)
         List<string> tags = [.. record.RepoTags.Where(t => t != tag.ToString())];
         bool repoStillTagged = tags.Any(t => ImageReference.Parse(t).Repository == tag.Repository);
         List<string> digests = [.. record.RepoDigests.Where(d => repoStillTagged || !d.StartsWith(tag.Repository + "@", StringComparison.Ordinal))];

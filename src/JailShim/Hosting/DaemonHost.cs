@@ -19,7 +19,16 @@ public static class DaemonHost
     public static async Task<int> RunAsync(DaemonOptions options)
     {
         List<ListenAddress> addresses = options.Listen.Select(ListenAddress.Parse).ToList();
-        DaemonConfigFile config = options.ConfigFile is { } configPath ? DaemonConfigFile.Load(configPath) : new DaemonConfigFile();
+        DaemonConfigFile config;
+        try
+        {
+            config = options.ConfigFile is { } configPath ? DaemonConfigFile.Load(configPath) : new DaemonConfigFile();
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"jailshim: {e.Message}");
+            return 2;
+        }
         Directory.CreateDirectory(options.Root);
         Directory.CreateDirectory(options.RunRoot);
 

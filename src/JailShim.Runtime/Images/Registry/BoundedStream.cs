@@ -3,8 +3,9 @@ namespace JailShim.Runtime.Images.Registry;
 /// <summary>
 /// A read-only pass-through that fails as soon as more than <paramref name="limit"/> bytes come
 /// through, so a registry cannot fill the disk or memory by sending more than a descriptor says.
+/// <paramref name="onProgress"/> runs after every read that returned data (a download's idle timer).
 /// </summary>
-internal sealed class BoundedStream(Stream inner, long limit, Func<Exception> tooLong) : Stream
+internal sealed class BoundedStream(Stream inner, long limit, Func<Exception> tooLong, Action? onProgress = null) : Stream
 {
     private long _read;
 
@@ -26,6 +27,7 @@ internal sealed class BoundedStream(Stream inner, long limit, Func<Exception> to
     {
         _read += n;
         if (_read > limit) throw tooLong();
+        if (n > 0) onProgress?.Invoke();
         return n;
     }
 

@@ -36,13 +36,20 @@ internal sealed class RegistrySession(RegistryClient client, RegistryEndpoint en
         await using Stream body = new BoundedStream(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false),
             MaxManifestBytes, () => TooBig(what));
         using var copy = new MemoryStream();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(RegistryClient.ResponseTimeout);
         try
         {
-            await body.CopyToAsync(copy, ct).ConfigureAwait(false);
+            await body.CopyToAsync(copy, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
             throw new EngineException(EngineErrorKind.Unavailable, $"{endpoint}: reading {what} failed: {RegistryClient.Flatten(e)}", e);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new EngineException(EngineErrorKind.Unavailable,
+                $"{endpoint}: {what} did not arrive within {RegistryClient.ResponseTimeout.TotalSeconds:0} s", e);
         }
         string? digestHeader = response.Headers.TryGetValues("Docker-Content-Digest", out var values) ? values.FirstOrDefault() : null;
         return new FetchedManifest(copy.ToArray(), response.Content.Headers.ContentType?.MediaType, digestHeader);
