@@ -119,8 +119,17 @@ public sealed class ImagePullErrorTests(ImagePullFixture fixture)
         string config = Path.Combine(fixture.WorkDir, "bad-config.json");
         await System.IO.File.WriteAllTextAsync(config,
             """{"registries":[{"host":"docker.io","mirrors":["http://192.0.2.1:5000"]}]}""");
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => Daemon.StartAsync(extraArgs: ["--config", config]));
-        Assert.Contains("plain HTTP", e.Message);
+        string dir = Directory.CreateTempSubdirectory("jst-badconfig-").FullName;
+        try
+        {
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => Daemon.StartAsync(dir, ["--config", config]));
+            Assert.Contains("plain HTTP", e.Message);
+            Assert.Contains("192.0.2.1:5000", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     private async Task<RpcException> FailsAsync(string image, StatusCode code)
