@@ -84,22 +84,38 @@ public sealed class Daemon : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
+        try
+        {
+            await daemon.WaitUntilServingAsync();
+            return daemon;
+        }
+        catch
+        {
+            // A daemon that never served is stopped here, and the dir goes unless the caller brought it.
+            await daemon.StopAsync();
+            if (reuseDir is null) Leaks.RemoveTestDir(dir);
+            throw;
+        }
+    }
+
+    private async Task WaitUntilServingAsync()
+    {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            if (process.HasExited)
-                throw new InvalidOperationException($"daemon exited with {process.ExitCode}:\n{daemon.Output}");
-            if (File.Exists(socket))
+            if (_process.HasExited)
+                throw new InvalidOperationException($"daemon exited with {_process.ExitCode}:\n{Output}");
+            if (File.Exists(Socket))
             {
                 try
                 {
-                    await daemon.Runtime.VersionAsync(new VersionRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
-                    return daemon;
+                    await Runtime.VersionAsync(new VersionRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+                    return;
                 }
                 catch (RpcException) { }
             }
             if (deadline.Elapsed > TimeSpan.FromSeconds(60))
-                throw new TimeoutException($"daemon did not answer within 60 s:\n{daemon.Output}");
+                throw new TimeoutException($"daemon did not answer within 60 s:\n{Output}");
             await Task.Delay(50);
         }
     }
