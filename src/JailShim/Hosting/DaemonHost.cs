@@ -18,10 +18,11 @@ public static class DaemonHost
 
     public static async Task<int> RunAsync(DaemonOptions options)
     {
-        List<ListenAddress> addresses = options.Listen.Select(ListenAddress.Parse).ToList();
+        List<ListenAddress> addresses;
         DaemonConfigFile config;
         try
         {
+            addresses = options.Listen.Select(ListenAddress.Parse).ToList();
             config = options.ConfigFile is { } configPath ? DaemonConfigFile.Load(configPath) : new DaemonConfigFile();
         }
         catch (FormatException e)
