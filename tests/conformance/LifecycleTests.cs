@@ -54,6 +54,51 @@ public sealed class LifecycleTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task RuntimeReportsVersionStatusAndCgroupDriver()
+    {
+        var version = await _daemon.Runtime.VersionAsync(new VersionRequest());
+        Assert.Equal("jailshim", version.RuntimeName);
+        Assert.Equal("v1", version.RuntimeApiVersion);
+        var status = await _daemon.Runtime.StatusAsync(new StatusRequest());
+        Assert.Contains(status.Status.Conditions, c => c.Type == "RuntimeReady" && c.Status);
+        var config = await _daemon.Runtime.RuntimeConfigAsync(new RuntimeConfigRequest());
+        Assert.Equal(CgroupDriver.Cgroupfs, config.Linux.CgroupDriver);
+    }
+
+    [Fact]
+    public async Task PodAttributesArePreservedAndListFiltersWork()
+    {
+        PodSandboxConfig pod = Cri.PodConfig(_daemon, "attributes");
+        pod.Labels["foo"] = "bar";
+        pod.Annotations["abc"] = "def";
+        pod.Linux.CgroupParent = "/kubepods/besteffort";
+        string podId = await Cri.RunPodAsync(_daemon, pod);
+
+        var status = (await _daemon.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = podId })).Status;
+        Assert.Equal(pod.Metadata, status.Metadata);
+        Assert.Equal("bar", status.Labels["foo"]);
+        Assert.Equal("def", status.Annotations["abc"]);
+
+        var byLabel = await _daemon.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest
+        {
+            Filter = new PodSandboxFilter { LabelSelector = { ["foo"] = "bar", ["test"] = "attributes" } },
+        });
+        Assert.Equal(podId, Assert.Single(byLabel.Items).Id);
+        var byPrefix = await _daemon.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest { Filter = new PodSandboxFilter { Id = podId[..12] } });
+        Assert.Equal(podId, Assert.Single(byPrefix.Items).Id);
+        var notReady = await _daemon.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest
+        {
+            Filter = new PodSandboxFilter { Id = podId, State = new PodSandboxStateValue { State = PodSandboxState.SandboxNotready } },
+        });
+        Assert.Empty(notReady.Items);
+
+        // The cgroup parent is honoured below the daemon's own cgroup root.
+        Assert.Contains(Leaks.CgroupChildren(_daemon.CgroupRoot), d => d.EndsWith($"/kubepods/besteffort/{podId}", StringComparison.Ordinal));
+        await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
+        Assert.DoesNotContain(Leaks.CgroupChildren(_daemon.CgroupRoot), d => d.Contains(podId));
+    }
+
+    [Fact]
     public async Task ContainerSeesOnlyItself()
     {
         string marker = Path.Combine(_daemon.Dir, "host-only-marker");

@@ -42,6 +42,13 @@ public sealed class RuntimeService(Engine engine) : V1.RuntimeService.RuntimeSer
         return Task.FromResult(response);
     }
 
+    /// <summary>The kubelet asks which cgroup driver to use for pod cgroup parents: ours are plain cgroupfs paths.</summary>
+    public override Task<RuntimeConfigResponse> RuntimeConfig(RuntimeConfigRequest request, ServerCallContext context) =>
+        Task.FromResult(new RuntimeConfigResponse
+        {
+            Linux = new LinuxRuntimeConfiguration { CgroupDriver = CgroupDriver.Cgroupfs },
+        });
+
     public override async Task<RunPodSandboxResponse> RunPodSandbox(RunPodSandboxRequest request, ServerCallContext context)
     {
         if (request.RuntimeHandler.Length > 0)
