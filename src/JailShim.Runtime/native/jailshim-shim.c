@@ -1089,6 +1089,8 @@ static void stream_read(struct stream *s)
 	stream_consume(s, 0);
 }
 
+/* tmp + rename: a reader sees the old or the new record, never half. No fsync:
+ * a power cut ends the container anyway, and a flush here would delay start. */
 static int write_atomic(const char *name, const char *content)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
@@ -1097,20 +1099,13 @@ static int write_atomic(const char *name, const char *content)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, content, strlen(content)) < 0) {
 		close(fd);
 		unlink(tmp);
 		return -1;
 	}
 	close(fd);
-	if (rename(tmp, dst) < 0)
-		return -1;
-	int d = open(S.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d >= 0) {
-		fsync(d);
-		close(d);
-	}
-	return 0;
+	return rename(tmp, dst);
 }
 
 static void reply(int fd, const char *fmt, ...)
