@@ -90,7 +90,11 @@ public sealed partial class Engine
         catch (Exception e)
         {
             _logger.LogWarning("CreateContainer {Name} failed, rolling back: {Error}", spec.Name, e.Message);
-            await TearDownContainerAsync(record);
+            try { await TearDownContainerAsync(record); }
+            catch (Exception cleanup) // the first failure is the one to report; this one is logged
+            {
+                _logger.LogError("rollback of container {Id} left something behind: {Error}", id, cleanup.Message);
+            }
             _names.Release(key, id);
             if (e is OperationCanceledException) throw;
             throw Wrap("create container", e);

@@ -92,7 +92,11 @@ public sealed partial class Engine
         catch (Exception e)
         {
             _logger.LogWarning("RunPodSandbox {Name} failed, rolling back: {Error}", spec.Name, e.Message);
-            await TearDownSandboxAsync(record);
+            try { await TearDownSandboxAsync(record); }
+            catch (Exception cleanup) // the first failure is the one to report; this one is logged
+            {
+                _logger.LogError("rollback of pod sandbox {Id} left something behind: {Error}", id, cleanup.Message);
+            }
             _names.Release(key, id);
             if (e is OperationCanceledException) throw;
             throw Wrap("run pod sandbox", e);
