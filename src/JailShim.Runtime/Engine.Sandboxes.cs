@@ -12,8 +12,6 @@ public sealed partial class Engine
 {
     private static readonly string[] PinnedTypes = ["net", "ipc", "uts", "pid"];
 
-    private static string InfraCgroup(SandboxRecord record) => record.CgroupPath + "/infra";
-
     private static string SandboxKey(SandboxSpec spec) => $"{spec.Name}\0{spec.Uid}\0{spec.Namespace}\0{spec.Attempt}";
 
     /// <summary>Makes a pod sandbox: cgroup, /etc files, the infra process holding the pod's namespaces, pinned.</summary>
@@ -45,9 +43,10 @@ public sealed partial class Engine
         {
             Directory.CreateDirectory(dir);
             await _state.SaveAsync(record, cancellationToken);
-            // The infra process sits in a leaf of its own: cgroup v2 allows processes only in leaves.
+            // The pod cgroup holds the containers. The infra process stays out of it, with the monitors, as
+            // runtime overhead (CRI-O without an infra container does the same): joining a v1 cgroup costs an
+            // RCU grace period (~10 ms here), and on v2 a pod cgroup with a process in it could not have children.
             Phase("cgroup.create", id, null, () => _cgroups.Create(record.CgroupPath, CgroupLimits.None), record.CgroupPath);
-            Cgroup cgroup = Phase("cgroup.create", id, null, () => _cgroups.Create(InfraCgroup(record), CgroupLimits.None), InfraCgroup(record));
 
             bool hostNetwork = spec.Network == NamespaceMode.Node;
             await SandboxFiles.WriteAsync(dir, hostNetwork ? System.Environment.MachineName : spec.Hostname, spec.Dns, hostNetwork,
@@ -59,7 +58,6 @@ public sealed partial class Engine
             if (spec.Pid != NamespaceMode.Node) newNamespaces.Add("pid");
 
             var shimSpec = new ShimSpec().Add("state-dir", dir);
-            foreach (string procs in cgroup.ProcsFiles) shimSpec.Add("cgroup", procs);
             shimSpec.Add("clone", ShimSpec.Optional(string.Join(',', newNamespaces)));
             if (!hostNetwork)
             {
@@ -155,11 +153,7 @@ public sealed partial class Engine
         {
             await StopInfraAsync(record);
             UnpinNamespaces(record);
-            if (record.CgroupPath.Length > 0)
-            {
-                await RemoveCgroupAsync(InfraCgroup(record), record.Id, null);
-                await RemoveCgroupAsync(record.CgroupPath, record.Id, null);
-            }
+            if (record.CgroupPath.Length > 0) await RemoveCgroupAsync(record.CgroupPath, record.Id, null);
             DeleteDir(_state.SandboxDir(record.Id));
         }
         catch (Exception e)

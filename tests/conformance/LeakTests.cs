@@ -26,6 +26,13 @@ public sealed class LeakTests(DaemonFixture fixture)
         }
     }
 
+    /// <summary>A live process, not a zombie waiting for init to reap it.</summary>
+    private static bool IsLive(int pid)
+    {
+        try { return !File.ReadAllText($"/proc/{pid}/stat").Split(')')[^1].TrimStart().StartsWith('Z'); }
+        catch (IOException) { return false; }
+    }
+
     [Fact]
     public async Task RemovedPodLeavesNothing()
     {
@@ -45,8 +52,13 @@ public sealed class LeakTests(DaemonFixture fixture)
         Assert.Equal("hi\n", await File.ReadAllTextAsync(Path.Combine(hostDir, "out")));
         Assert.NotEmpty(Leaks.Mounts(Path.Combine(_daemon.Root, "sandboxes", podId))); // the pinned namespaces
 
+        var podStatus = await _daemon.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = podId, Verbose = true });
+        int infraPid = System.Text.Json.JsonDocument.Parse(podStatus.Info["info"]).RootElement.GetProperty("pid").GetInt32();
+        Assert.True(Directory.Exists($"/proc/{infraPid}"), "the pod's infra process runs");
+
         await _daemon.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
         AssertNothingLeftOf(podId, running, created, exited);
+        Assert.False(IsLive(infraPid), "the pod's infra process outlived its pod");
         Assert.True(File.Exists(Path.Combine(hostDir, "out")), "remove must not touch the host path of a mount");
     }
 

@@ -48,7 +48,7 @@ public sealed class TraceTests(DaemonFixture fixture)
         Assert.Equal(run.ParentId, runSpan.ParentSpanId);
         Assert.Equal("JailShim.Rpc", runSpan.Source);
         var runPhases = runChildren.Select(s => s.Name).ToHashSet();
-        Assert.Superset(new HashSet<string> { "cgroup.create", "clone", "cgroup.attach", "sethostname", "lo_up", "mount" }, runPhases);
+        Assert.Superset(new HashSet<string> { "cgroup.create", "clone", "sethostname", "lo_up", "mount" }, runPhases);
         Assert.All(runChildren, s => Assert.Equal(podId, s.Attributes.GetValueOrDefault("jailshim.pod_id")));
 
         var (createSpan, createChildren) = await RpcSpanAsync(create.TraceId, "CreateContainer");
