@@ -3,7 +3,7 @@ using JailShim.Cri.V1;
 
 namespace JailShim.Bench;
 
-/// <summary>Request builders in the shapes the kubelet sends (mirrors tests/conformance/Cri.cs).</summary>
+/// <summary>Request builders in the shapes the kubelet sends (the container shape is shared with the tests: tests/Shared).</summary>
 public static class Cri
 {
     public const string BaseImage = "jailshim.local/base:latest";
@@ -21,24 +21,8 @@ public static class Cri
         };
     }
 
-    public static ContainerConfig ContainerConfig(string name, params string[] command)
-    {
-        var config = new ContainerConfig
-        {
-            Metadata = new ContainerMetadata { Name = name },
-            Image = new ImageSpec { Image = BaseImage },
-            LogPath = name + ".log",
-            Linux = new LinuxContainerConfig
-            {
-                SecurityContext = new LinuxContainerSecurityContext
-                {
-                    NamespaceOptions = new NamespaceOption { Pid = NamespaceMode.Container },
-                },
-            },
-        };
-        config.Command.Add(command);
-        return config;
-    }
+    public static ContainerConfig ContainerConfig(string name, params string[] command) =>
+        JailShim.Testing.CriRequests.Container(BaseImage, name, command);
 
     /// <summary>Runs one CRI call; a gRPC error becomes a <see cref="BenchException"/> that names the call and the daemon's exact answer.</summary>
     public static async Task<T> CallAsync<T>(string what, Func<Task<T>> call)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Reflection;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -28,18 +27,7 @@ public sealed class Daemon : IAsyncDisposable
         _process = process;
         Pid = process.Id;
         string socket = Socket;
-        _channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectCallback = async (_, ct) =>
-                {
-                    var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
-                    return new NetworkStream(s, ownsSocket: true);
-                },
-            },
-        });
+        _channel = JailShim.Testing.UnixChannel.Create(socket);
         Runtime = new RuntimeService.RuntimeServiceClient(_channel);
         Images = new ImageService.ImageServiceClient(_channel);
     }

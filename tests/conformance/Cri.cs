@@ -25,24 +25,8 @@ public static class Cri
     public static async Task<string> RunPodAsync(Daemon daemon, PodSandboxConfig config) =>
         (await daemon.Runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId;
 
-    public static ContainerConfig ContainerConfig(string name, params string[] command)
-    {
-        var config = new ContainerConfig
-        {
-            Metadata = new ContainerMetadata { Name = name },
-            Image = new ImageSpec { Image = BaseImage },
-            LogPath = name + ".log",
-            Linux = new LinuxContainerConfig
-            {
-                SecurityContext = new LinuxContainerSecurityContext
-                {
-                    NamespaceOptions = new NamespaceOption { Pid = NamespaceMode.Container },
-                },
-            },
-        };
-        config.Command.Add(command);
-        return config;
-    }
+    public static ContainerConfig ContainerConfig(string name, params string[] command) =>
+        JailShim.Testing.CriRequests.Container(BaseImage, name, command);
 
     public static async Task<string> CreateAsync(Daemon daemon, string podId, PodSandboxConfig pod, ContainerConfig config) =>
         (await daemon.Runtime.CreateContainerAsync(new CreateContainerRequest

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Text;
 using Grpc.Core;
@@ -28,18 +27,7 @@ public sealed class Daemon : IAsyncDisposable
         CgroupRoot = cgroupRoot;
         TraceFile = Path.Combine(dir, "trace.jsonl");
         _process = process;
-        _channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectCallback = async (_, ct) =>
-                {
-                    var s = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct);
-                    return new NetworkStream(s, ownsSocket: true);
-                },
-            },
-        });
+        _channel = JailShim.Testing.UnixChannel.Create(socket);
         Runtime = new RuntimeService.RuntimeServiceClient(_channel);
         Images = new ImageService.ImageServiceClient(_channel);
     }

@@ -99,6 +99,4 @@ public static unsafe class Sys
             if (errno != EINTR) throw new ErrnoException("poll", errno);
         }
     }
-
-    public static int Errno => Marshal.GetLastPInvokeError();
 }
